@@ -1,0 +1,1 @@
+"""Shared pytest configuration (fixtures live in each app's tests/conftest.py)."""

@@ -1,0 +1,3 @@
+from indblik.cli import main
+
+main()

@@ -1,0 +1,192 @@
+"""What the chart asks of a clinical record, and the local-store answer to it.
+
+``RecordSource`` is the protocol; :class:`LocalStore` reads the Django models. A live FHIR
+server source (issue 8) implements the same protocol with concurrent searches. Sources know
+nothing of users or grants: the caller has already decided that this read is allowed and has
+audited it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
+
+from indblik.records import fhir
+from indblik.records.models import OrganisationReference, Patient, Resource
+from indblik.records.sections import Section
+
+DEFAULT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """One citizen as a source found them (enough for the banner and the access policy)."""
+
+    key: str  # the source's own id of the patient (local store: primary key)
+    cpr: str
+    name: str
+    birth_date: dt.date | None
+    gender: str
+    municipality_code: str
+    deceased: bool
+    resource: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class SectionQuery:
+    """Which part of a section to read: newest first, ``limit`` rows, optional filters."""
+
+    section: Section
+    limit: int = DEFAULT_LIMIT
+    before: dt.datetime | None = None  # keyset paging: only rows dated strictly before this
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    upcoming: bool = False  # appointments: from now on, soonest first
+
+
+@dataclass(frozen=True)
+class SectionResult:
+    """The resources of one section, newest first (soonest first for upcoming)."""
+
+    section: Section
+    resources: tuple[Mapping[str, Any], ...]
+    has_more: bool = False
+    notices: tuple[str, ...] = ()
+
+
+class RecordSource(Protocol):
+    """Reads one patient's record, section by section."""
+
+    name: str
+
+    def find_patient(self, cpr: str) -> PatientRecord | None:
+        """Return the patient with this CPR number, or None (never guess between several)."""
+
+    def section(self, patient: PatientRecord, query: SectionQuery) -> SectionResult:
+        """Return one section of one patient."""
+
+    def sections(
+        self, patient: PatientRecord, queries: Iterable[SectionQuery]
+    ) -> dict[Section, SectionResult]:
+        """Return several sections of one patient (a live source fetches them concurrently)."""
+
+    def resolve(self, references: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        """Return the shared resources (Organization, Practitioner, Binary…) by reference."""
+
+    def care_events(
+        self, patient: PatientRecord, organisations: Iterable[str], since: dt.datetime
+    ) -> list[Mapping[str, Any]]:
+        """Return resources of this patient dated since ``since`` that reference an organisation.
+
+        ``organisations`` are keys like ``sor:<code>`` or ``cvr:<number>``.
+        """
+
+
+def patient_record(row: Patient) -> PatientRecord:
+    """Build the source-neutral view of a stored patient."""
+    return PatientRecord(
+        key=str(row.pk),
+        cpr=row.cpr or "",
+        name=row.name,
+        birth_date=row.birth_date,
+        gender=row.gender,
+        municipality_code=row.municipality_code,
+        deceased=row.deceased,
+        resource=orjson.loads(row.body),
+    )
+
+
+class LocalStore:
+    """The record as ingested into this server's database: one indexed query per section."""
+
+    name = "local"
+
+    def find_patient(self, cpr: str) -> PatientRecord | None:
+        row = Patient.objects.filter(cpr=cpr, deleted=False).first()
+        return patient_record(row) if row else None
+
+    def section(self, patient: PatientRecord, query: SectionQuery) -> SectionResult:
+        if query.section == Section.DEMOGRAPHICS:
+            return self._demographics(patient, query)
+        rows = Resource.objects.filter(
+            patient_id=int(patient.key), section=query.section, deleted=False
+        )
+        now = dt.datetime.now(dt.UTC)
+        if query.upcoming:
+            rows = rows.filter(date__gte=now).order_by("date", "id")
+        else:
+            rows = rows.order_by("-date", "-id")
+        if query.before is not None:
+            rows = rows.filter(date__lt=query.before)
+        if query.since is not None:
+            rows = rows.filter(date__gte=query.since)
+        if query.until is not None:
+            rows = rows.filter(date__lt=query.until)
+        bodies = list(rows.values_list("body", flat=True)[: query.limit + 1])
+        resources = tuple(orjson.loads(body) for body in bodies[: query.limit])
+        return SectionResult(query.section, resources, has_more=len(bodies) > query.limit)
+
+    def _demographics(self, patient: PatientRecord, query: SectionQuery) -> SectionResult:
+        related = Resource.objects.filter(
+            patient_id=int(patient.key), section=Section.DEMOGRAPHICS, deleted=False
+        ).values_list("body", flat=True)[: query.limit]
+        resources = (patient.resource, *(orjson.loads(body) for body in related))
+        return SectionResult(Section.DEMOGRAPHICS, resources)
+
+    def sections(
+        self, patient: PatientRecord, queries: Iterable[SectionQuery]
+    ) -> dict[Section, SectionResult]:
+        return {query.section: self.section(patient, query) for query in queries}
+
+    def resolve(self, references: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        wanted: dict[tuple[str, str], str] = {}
+        for reference in references:
+            parts = reference.rstrip("/").split("/")
+            if len(parts) >= 2 and parts[-2] in fhir.NON_PATIENT_TYPES:
+                wanted[(parts[-2], parts[-1])] = reference
+        if not wanted:
+            return {}
+        condition = Q()
+        for rtype, fhir_id in wanted:
+            condition |= Q(resource_type=rtype, fhir_id=fhir_id)
+        found: dict[str, Mapping[str, Any]] = {}
+        for rtype, fhir_id, body in Resource.objects.filter(condition, deleted=False).values_list(
+            "resource_type", "fhir_id", "body"
+        ):
+            found[wanted[(rtype, fhir_id)]] = orjson.loads(body)
+        return found
+
+    def care_events(
+        self, patient: PatientRecord, organisations: Iterable[str], since: dt.datetime
+    ) -> list[Mapping[str, Any]]:
+        keys = list(organisations)
+        if not keys:
+            return []
+        bodies = (
+            OrganisationReference.objects.filter(
+                patient_id=int(patient.key),
+                organisation__in=keys,
+                date__gte=since,
+                resource__deleted=False,
+            )
+            .order_by("-date")
+            .values_list("resource__body", flat=True)
+            .distinct()[:DEFAULT_LIMIT]
+        )
+        return [orjson.loads(body) for body in bodies]
+
+
+@cache
+def source() -> RecordSource:
+    """Return the configured record source (``INDBLIK_RECORD_SOURCE``)."""
+    if settings.INDBLIK_RECORD_SOURCE == "local":
+        return LocalStore()
+    raise ImproperlyConfigured(f"unknown record source {settings.INDBLIK_RECORD_SOURCE!r}")

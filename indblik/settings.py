@@ -1,0 +1,219 @@
+"""Django settings for Indblik, read from environment variables only.
+
+See docs/configuration.md for every variable. Production is the default mode: it refuses to
+start with a missing or placeholder secret, with DEBUG on, or with demo features enabled.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from indblik.conf import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_networks,
+    env_secret,
+    env_str,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+INDBLIK_MODE = env_choice("INDBLIK_MODE", "production", ("production", "demo", "test"))
+PRODUCTION = INDBLIK_MODE == "production"
+DEMO = INDBLIK_MODE == "demo"
+
+DATA_DIR = Path(
+    env_str("INDBLIK_DATA_DIR") or ("/var/lib/indblik" if PRODUCTION else str(Path.cwd() / "var"))
+)
+if not PRODUCTION:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- secrets ----------------------------------------------------------------------------
+_PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "insecure", "placeholder", "xxx")
+
+
+def _generated_secret(path: Path) -> str:
+    """Return a secret kept in the data directory, created on first use (demo and test only)."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        value = secrets.token_urlsafe(50)
+        path.touch(mode=0o600)
+        path.write_text(value, encoding="utf-8")
+        return value
+
+
+SECRET_KEY = env_secret("INDBLIK_SECRET_KEY") or ""
+if PRODUCTION:
+    if not SECRET_KEY:
+        raise ImproperlyConfigured(
+            "INDBLIK_SECRET_KEY (or INDBLIK_SECRET_KEY_FILE) must be set in production mode"
+        )
+    if len(SECRET_KEY) < 50 or any(word in SECRET_KEY.lower() for word in _PLACEHOLDERS):
+        raise ImproperlyConfigured(
+            "INDBLIK_SECRET_KEY looks like a placeholder: use at least 50 random characters, "
+            "e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`"
+        )
+elif not SECRET_KEY:
+    SECRET_KEY = _generated_secret(DATA_DIR / "secret_key")
+
+DEBUG = env_bool("INDBLIK_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("INDBLIK_DEBUG cannot be on in production mode")
+
+# --- where we are served ------------------------------------------------------------------
+INDBLIK_BASE_URL = (env_str("INDBLIK_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+_base = urlsplit(INDBLIK_BASE_URL)
+if _base.scheme not in ("http", "https") or not _base.hostname:
+    raise ImproperlyConfigured(f"INDBLIK_BASE_URL must be an http(s) URL, not {INDBLIK_BASE_URL!r}")
+if PRODUCTION and _base.scheme != "https":
+    raise ImproperlyConfigured("INDBLIK_BASE_URL must use https in production mode")
+SECURE = _base.scheme == "https"
+
+ALLOWED_HOSTS = [_base.hostname, *env_list("INDBLIK_ALLOWED_HOSTS")]
+if not PRODUCTION:
+    ALLOWED_HOSTS += ["127.0.0.1", "localhost", "[::1]", "testserver"]
+CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
+
+INDBLIK_TRUSTED_PROXIES = env_networks("INDBLIK_TRUSTED_PROXIES")
+INDBLIK_RECORD_SOURCE = env_str("INDBLIK_RECORD_SOURCE") or "local"
+if INDBLIK_RECORD_SOURCE != "local":
+    # Live reads from a FHIR server are not built yet (issue 8): refuse rather than pretend.
+    raise ImproperlyConfigured("INDBLIK_RECORD_SOURCE: only 'local' is supported in this version")
+
+# --- ingestion limits -------------------------------------------------------------------
+INDBLIK_INGEST_MAX_BYTES = env_int(
+    "INDBLIK_INGEST_MAX_BYTES", 64 * 1024 * 1024, minimum=1024, maximum=2**34
+)
+INDBLIK_INGEST_MAX_LINE_BYTES = env_int(
+    "INDBLIK_INGEST_MAX_LINE_BYTES", 16 * 1024 * 1024, minimum=1024, maximum=2**31
+)
+INDBLIK_INGEST_MAX_DEPTH = env_int("INDBLIK_INGEST_MAX_DEPTH", 32, minimum=8, maximum=256)
+
+# --- applications -----------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "indblik.records",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "indblik.urls"
+WSGI_APPLICATION = "indblik.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "indblik.views.mode_context",
+            ],
+        },
+    }
+]
+
+# --- database -----------------------------------------------------------------------------
+_database_url = env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'indblik.sqlite3'}"
+try:
+    _database = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    _database["CONN_MAX_AGE"] = 0
+    _database["OPTIONS"] = {
+        # WAL lets readers run beside the one writer; IMMEDIATE avoids upgrade deadlocks.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+        "PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+        "transaction_mode": "IMMEDIATE",
+    }
+elif _database["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must be sqlite:/// or postgres://")
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- language and time --------------------------------------------------------------------
+LANGUAGE_CODE = "da"
+LANGUAGES = [("da", _("Danish")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+TIME_ZONE = "Europe/Copenhagen"
+USE_I18N = True
+USE_TZ = True
+
+# --- static files -------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+                    if PRODUCTION else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+# --- sessions and cookies -----------------------------------------------------------------
+INDBLIK_SESSION_IDLE_MINUTES = env_int("INDBLIK_SESSION_IDLE_MINUTES", 15, minimum=1, maximum=240)
+INDBLIK_SESSION_MAX_HOURS = env_int("INDBLIK_SESSION_MAX_HOURS", 8, minimum=1, maximum=24)
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = INDBLIK_SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+CSRF_COOKIE_HTTPONLY = True
+if SECURE:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+
+# --- transport security -------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if SECURE:
+    SECURE_SSL_REDIRECT = env_bool("INDBLIK_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = 63072000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    # nginx terminates TLS and says so; only trusted proxies reach gunicorn (docs/operations.md).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# --- logging ------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("INDBLIK_LOG_LEVEL") or "INFO"},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
