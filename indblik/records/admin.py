@@ -1,0 +1,66 @@
+"""Read-only views of the record store for hospital administrators.
+
+Clinical data changes only through ingestion; nothing here can add, change or delete it.
+The CPR number is not listed or searchable here: administrators operate the service, they do
+not look up citizens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from indblik.records.models import Feed, FeedCredential, IngestionRun, Patient, Resource
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Patient)
+class PatientAdmin(ReadOnlyAdmin):
+    list_display = ["fhir_id", "municipality_code", "deceased", "last_updated", "source"]
+    list_filter = ["municipality_code", "deceased", "deleted"]
+    exclude = ["cpr", "body", "family", "given", "address", "birth_date"]
+    show_full_result_count = False
+
+
+@admin.register(Resource)
+class ResourceAdmin(ReadOnlyAdmin):
+    list_display = ["resource_type", "fhir_id", "section", "status", "date", "restricted"]
+    list_filter = ["resource_type", "section", "restricted", "deleted"]
+    exclude = ["body"]
+    raw_id_fields = ["patient"]
+    show_full_result_count = False
+
+
+@admin.register(IngestionRun)
+class IngestionRunAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "source", "channel", "outcome", "created", "updated", "failed"]
+    list_filter = ["outcome", "channel", "source"]
+
+
+class FeedCredentialInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = FeedCredential
+    fields = ["prefix", "created_at", "expires_at", "revoked_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Feed)
+class FeedAdmin(ReadOnlyAdmin):
+    list_display = ["name", "description", "active", "created_at"]
+    inlines = [FeedCredentialInline]
