@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "indblik.core",
     "indblik.records",
+    "indblik.audit",
 ]
 
 MIDDLEWARE = [

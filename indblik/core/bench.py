@@ -1,0 +1,187 @@
+"""The project's benchmarks (`indblik bench …`): each runs the real code path on a fresh database.
+
+Every benchmark starts its own processes with their own ``DATABASE_URL`` so that the numbers
+include what production pays (process start is excluded where it would dominate) and so that
+no benchmark touches the operator's database. Results are printed as Markdown rows for
+docs/benchmarks.md, with the machine they ran on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+POSTGRES_ADMIN_URL = os.environ.get("INDBLIK_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+
+
+@dataclass
+class Result:
+    """One benchmark's measurements: a named series of per-run values and what they count."""
+
+    name: str
+    database: str
+    unit: str
+    runs: list[float] = field(default_factory=list)
+    notes: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    def markdown(self) -> str:
+        runs = ", ".join(f"{value:,.0f}" for value in self.runs)
+        notes = "; ".join(f"{key} {value}" for key, value in self.notes.items())
+        return f"| {self.name} | {self.database} | **{self.median:,.0f}** {self.unit} | {runs} | {notes} |"
+
+
+def machine() -> str:
+    """Describe the machine: CPU model, cores, memory, Python, OS."""
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="utf-8") as info:
+        kib = int(info.readline().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}; "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def indblik(args: list[str], database_url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run ``indblik ARGS`` in a fresh process against ``database_url`` (test mode)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "INDBLIK_MODE": "test",
+        "DJANGO_SETTINGS_MODULE": "indblik.settings",
+    }
+    env.setdefault("INDBLIK_DATA_DIR", tempfile.mkdtemp(prefix="indblik-bench-"))
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "indblik", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@contextlib.contextmanager
+def fresh_database(kind: str) -> Iterator[str]:
+    """Yield the URL of a new, migrated, empty database of ``kind`` (sqlite or postgres)."""
+    if kind == "sqlite":
+        directory = Path(tempfile.mkdtemp(prefix="indblik-bench-"))
+        url = f"sqlite:///{directory / 'bench.sqlite3'}"
+        try:
+            indblik(["migrate", "--verbosity", "0"], url)
+            yield url
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    elif kind == "postgres":
+        import psycopg
+
+        name = f"indblik_bench_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(f"{POSTGRES_ADMIN_URL}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"{POSTGRES_ADMIN_URL}/{name}"
+        try:
+            indblik(["migrate", "--verbosity", "0"], url)
+            yield url
+        finally:
+            with psycopg.connect(f"{POSTGRES_ADMIN_URL}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        raise ValueError(f"unknown database kind {kind!r}")
+
+
+def count_lines(directory: Path) -> int:
+    """Count the resources in an NDJSON directory."""
+    total = 0
+    for path in directory.glob("*.ndjson"):
+        with path.open("rb") as handle:
+            total += sum(1 for line in handle if line.strip())
+    return total
+
+
+def bench_ingest(kind: str, patients: int, runs: int) -> Result:
+    """Time ``indblik ingest`` of generated NDJSON (validation on) into a fresh database."""
+    result = Result("ingest NDJSON, validation on", kind, "resources/s")
+    with tempfile.TemporaryDirectory(prefix="indblik-bench-ndjson-") as out:
+        with fresh_database("sqlite") as scratch:
+            indblik(["generate", "--patients", str(patients), "--seed", "7", "--out", out], scratch)
+        files = sorted(str(path) for path in Path(out).glob("*.ndjson"))
+        # Shared resources and patients first so references resolve (the bulk data layout).
+        files.sort(key=_ndjson_order)
+        resources = count_lines(Path(out))
+        for _ in range(runs):
+            with fresh_database(kind) as url:
+                started = time.perf_counter()
+                indblik(["ingest", *files, "--source", "bench"], url)
+                result.runs.append(resources / (time.perf_counter() - started))
+    result.notes = {"resources": resources, "patients": patients}
+    return result
+
+
+def _ndjson_order(path: str) -> tuple[int, str]:
+    name = Path(path).stem
+    first = ("Organization", "Practitioner", "Location", "Questionnaire", "Patient")
+    return (first.index(name) if name in first else len(first), name)
+
+
+def bench_generate(kind: str, patients: int, runs: int) -> Result:
+    """Time ``indblik generate --patients N`` straight into a fresh database."""
+    result = Result(f"generate {patients:,} citizens into the store", kind, "resources/s")
+    seconds = []
+    resources = 0
+    for _ in range(runs):
+        with fresh_database(kind) as url:
+            started = time.perf_counter()
+            indblik(["generate", "--patients", str(patients), "--seed", "7"], url)
+            elapsed = time.perf_counter() - started
+            seconds.append(elapsed)
+            resources = int(
+                indblik(["shell", "-c", _COUNT_RESOURCES], url).stdout.strip() or 0
+            )
+            result.runs.append(resources / elapsed)
+    result.notes = {
+        "resources": resources,
+        "median seconds": f"{statistics.median(seconds):,.1f}",
+        "citizens/s": f"{patients / statistics.median(seconds):,.0f}",
+    }
+    return result
+
+
+_COUNT_RESOURCES = (
+    "from indblik.records.models import Patient, Resource; "
+    "print(Patient.objects.count() + Resource.objects.count())"
+)
+
+
+def bench_generator(patients: int, runs: int) -> Result:
+    """Time the pure generator (no database): resources/s on one core."""
+    from indblik.records import synth
+
+    result = Result(f"pure generator, {patients:,} citizens", "none", "resources/s")
+    count = 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        count = sum(1 for _ in synth.generate(patients, seed=7))
+        result.runs.append(count / (time.perf_counter() - started))
+    result.notes = {"resources": count}
+    return result
