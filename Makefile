@@ -42,3 +42,7 @@ lock: ## refresh requirements.lock from the current .venv
 .PHONY: clean
 clean: ## remove the virtualenv and the demo data
 	rm -rf $(VENV) var
+
+.PHONY: messages
+messages: install ## extract and compile translations (needs Debian's gettext)
+	cd indblik && ../$(VENV)/bin/django-admin makemessages -l da -l en --no-obsolete --ignore '*/tests/*' && ../$(VENV)/bin/django-admin compilemessages

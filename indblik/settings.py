@@ -109,16 +109,22 @@ INSTALLED_APPS = [
     "indblik.core",
     "indblik.records",
     "indblik.audit",
+    "indblik.organisations",
+    "indblik.identity",
+    "djangosaml2",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "indblik.identity.saml.SamlSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "indblik.identity.sessions.SessionPolicyMiddleware",
+    "indblik.organisations.middleware.NetworkAllowlistMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -161,6 +167,7 @@ elif _database["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be sqlite:/// or postgres://")
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "identity.User"
 
 # --- language and time --------------------------------------------------------------------
 LANGUAGE_CODE = "da"
@@ -210,6 +217,17 @@ if SECURE:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
+# --- audit log integrity (issue 7; owned by indblik/audit, see docs/audit.md) --------------
+# Ed25519 private key (PEM) that signs checkpoints: required by `indblik audit checkpoint` in
+# production, generated into DATA_DIR in demo/test. Older public keys (PEM files, comma-
+# separated) keep checkpoints signed before a key rotation verifiable.
+INDBLIK_AUDIT_KEY_FILE = env_str("INDBLIK_AUDIT_KEY_FILE") or ""
+INDBLIK_AUDIT_PUBLIC_KEYS = env_list("INDBLIK_AUDIT_PUBLIC_KEYS")
+# A checkpoint seals only rows older than this, so no slow transaction can still add to them.
+INDBLIK_AUDIT_CHECKPOINT_MARGIN_SECONDS = env_int(
+    "INDBLIK_AUDIT_CHECKPOINT_MARGIN_SECONDS", 60, minimum=5, maximum=86400
+)
+
 # --- logging ------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -219,3 +237,92 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("INDBLIK_LOG_LEVEL") or "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- identity (SAML) ------------------------------------------------------------------------
+# Owned by indblik/identity; every variable is described in docs/identity.md. Values are
+# checked here; whether the key files and metadata are usable is checked when the web server
+# loads (indblik.identity.saml.SamlSessionMiddleware) and by `indblik check --deploy`, so that
+# commands which never touch SAML (migrate, org, ingest, --help) run before keys exist.
+INDBLIK_SAML_DEMO_IDP = env_bool("INDBLIK_SAML_DEMO_IDP", not PRODUCTION)
+if PRODUCTION and INDBLIK_SAML_DEMO_IDP:
+    raise ImproperlyConfigured("INDBLIK_SAML_DEMO_IDP cannot be on in production mode")
+INDBLIK_SAML_IDP_METADATA = env_list("INDBLIK_SAML_IDP_METADATA")
+for _source in INDBLIK_SAML_IDP_METADATA:
+    if "://" in _source and not _source.startswith("https://"):
+        raise ImproperlyConfigured(
+            f"INDBLIK_SAML_IDP_METADATA: {_source!r}: fetch metadata over https or from a file"
+        )
+INDBLIK_SAML_IDP_METADATA_CERT = env_str("INDBLIK_SAML_IDP_METADATA_CERT") or ""
+INDBLIK_SAML_IDP_ENTITY_ID = env_str("INDBLIK_SAML_IDP_ENTITY_ID") or ""
+_saml_dir = DATA_DIR / "saml"
+INDBLIK_SAML_KEY_FILE = env_str("INDBLIK_SAML_KEY_FILE") or (
+    "" if PRODUCTION else str(_saml_dir / "sp-key.pem")
+)
+INDBLIK_SAML_CERT_FILE = env_str("INDBLIK_SAML_CERT_FILE") or (
+    "" if PRODUCTION else str(_saml_dir / "sp-cert.pem")
+)
+# Generated at first use (never at import) when these are the data-directory defaults.
+INDBLIK_SAML_GENERATE_KEYS = not PRODUCTION and not env_str("INDBLIK_SAML_KEY_FILE")
+INDBLIK_SAML_NEXT_KEY_FILE = env_str("INDBLIK_SAML_NEXT_KEY_FILE") or ""
+INDBLIK_SAML_NEXT_CERT_FILE = env_str("INDBLIK_SAML_NEXT_CERT_FILE") or ""
+if bool(INDBLIK_SAML_NEXT_KEY_FILE) != bool(INDBLIK_SAML_NEXT_CERT_FILE):
+    raise ImproperlyConfigured(
+        "set both INDBLIK_SAML_NEXT_KEY_FILE and INDBLIK_SAML_NEXT_CERT_FILE, or neither"
+    )
+INDBLIK_SAML_REQUIRE_ENCRYPTION = env_bool("INDBLIK_SAML_REQUIRE_ENCRYPTION", PRODUCTION)
+INDBLIK_SAML_REQUIRE_RESPONSE_SIGNATURE = env_bool(
+    "INDBLIK_SAML_REQUIRE_RESPONSE_SIGNATURE", False
+)
+INDBLIK_SAML_CLOCK_SKEW_SECONDS = env_int(
+    "INDBLIK_SAML_CLOCK_SKEW_SECONDS", 60, minimum=0, maximum=300
+)
+INDBLIK_SAML_REQUEST_MAX_AGE_MINUTES = env_int(
+    "INDBLIK_SAML_REQUEST_MAX_AGE_MINUTES", 15, minimum=1, maximum=60
+)
+INDBLIK_SAML_METADATA_REFRESH_MINUTES = env_int(
+    "INDBLIK_SAML_METADATA_REFRESH_MINUTES", 60, minimum=1, maximum=1440
+)
+INDBLIK_SAML_XMLSEC_BINARY = env_str("INDBLIK_SAML_XMLSEC_BINARY") or "/usr/bin/xmlsec1"
+INDBLIK_SAML_AUTHORISATION_ATTRIBUTE = env_str("INDBLIK_SAML_AUTHORISATION_ATTRIBUTE") or (
+    "https://data.gov.dk/model/core/eid/professional/authorisationCode"
+)
+_demo_roles = "http://demo.indblik.dk/roles/jobrole/"
+INDBLIK_SAML_DELEGATED_ROLE = env_str("INDBLIK_SAML_DELEGATED_ROLE") or (
+    "" if PRODUCTION else _demo_roles + "indblik-delegeret/1"
+)
+INDBLIK_SAML_REVIEWER_ROLE = env_str("INDBLIK_SAML_REVIEWER_ROLE") or (
+    "" if PRODUCTION else _demo_roles + "indblik-logopfoelgning/1"
+)
+INDBLIK_SAML_ADMIN_ROLE = env_str("INDBLIK_SAML_ADMIN_ROLE") or (
+    "" if PRODUCTION else _demo_roles + "indblik-administration/1"
+)
+# The hospital's own CVR: its administrators sign in without being a registered organisation.
+INDBLIK_SAML_ADMIN_CVR = env_str("INDBLIK_SAML_ADMIN_CVR") or ("" if PRODUCTION else "29190623")
+if INDBLIK_SAML_ADMIN_CVR and not (
+    len(INDBLIK_SAML_ADMIN_CVR) == 8 and INDBLIK_SAML_ADMIN_CVR.isdigit()
+):
+    raise ImproperlyConfigured("INDBLIK_SAML_ADMIN_CVR must be 8 digits")
+INDBLIK_SAML_ADMIN_GROUP = env_str("INDBLIK_SAML_ADMIN_GROUP") or "Hospital administrators"
+INDBLIK_SAML_CITIZEN_LOGIN = env_bool("INDBLIK_SAML_CITIZEN_LOGIN", not PRODUCTION)
+
+# The idle timeout is enforced by indblik.identity.sessions.SessionPolicyMiddleware, which
+# audits the expiry and clears the browser; the stored session must outlive the idle limit
+# for it to see the session at all, so the store keeps it up to the absolute limit.
+SESSION_COOKIE_AGE = INDBLIK_SESSION_MAX_HOURS * 3600
+AUTHENTICATION_BACKENDS = [
+    "indblik.identity.backends.BrokerBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "identity:login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "identity:logged-out"
+INDBLIK_AUDIT_ACTOR_RESOLVER = "indblik.identity.audit_actor.actor_for_request"
+# djangosaml2: our cached loader; its second cookie carries only the outstanding AuthnRequest
+# ids across the broker's cross-site POST (SameSite=None needs Secure, so Lax over plain http).
+SAML_CONFIG_LOADER = "indblik.identity.saml.config_loader"
+SAML_SESSION_COOKIE_NAME = "__Host-saml_session" if SECURE else "saml_session"
+SAML_SESSION_COOKIE_SAMESITE = "None" if SECURE else "Lax"
+SAML_CSP_HANDLER = ""  # CSP belongs to the project's middleware, not to djangosaml2
+SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+SAML_IGNORE_LOGOUT_ERRORS = False
+SAML_LOGOUT_REQUEST_PREFERRED_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"

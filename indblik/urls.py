@@ -1,5 +1,6 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from indblik import views
 
@@ -8,4 +9,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("saml2/", include("indblik.identity.urls")),
+    path("fhir/r4/", include("indblik.records.urls")),
 ]
+if not settings.PRODUCTION:  # the demo IdP (its views answer 404 unless INDBLIK_SAML_DEMO_IDP)
+    urlpatterns.append(path("demo-idp/", include("indblik.identity.demo_idp.urls")))

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from indblik.core.server import exec_gunicorn
+from indblik.organisations.demo import ensure_demo_organisations
 from indblik.records.models import Patient
 
 
@@ -30,6 +31,7 @@ class Command(BaseCommand):
         if patients < 1:
             raise CommandError("--patients must be at least 1")
         call_command("migrate", interactive=False, verbosity=0)
+        ensure_demo_organisations()
         if not Patient.objects.exists():
             self.stdout.write(f"Generating {patients} synthetic citizens (first run only)…")
             call_command("generate", patients=patients, seed=1)

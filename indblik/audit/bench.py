@@ -1,0 +1,139 @@
+"""How fast ``verify`` is: insert synthetic events, seal them, time the verification.
+
+Runs only in INDBLIK_MODE=test against an empty audit table (synthetic rows in a real log
+could never be removed). From a shell, ``python -m indblik.audit.bench --rows 200000`` creates
+a throw-away test database (a file for SQLite, ``test_<name>`` for PostgreSQL via
+DATABASE_URL), runs the benchmark there, prints JSON and drops the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0"
+)
+
+
+def _synthetic_events(rows: int) -> Iterator[dict[str, Any]]:
+    """Yield varied, realistic-looking events one millisecond apart, a day ago."""
+    from django.utils import timezone
+
+    from indblik.audit.actions import Action
+    from indblik.audit.actors import Actor
+
+    actions = [Action.PATIENT_READ] * 6 + [Action.DOCUMENT_VIEW, Action.ACCESS_ALLOWED]
+    start = timezone.now() - timedelta(days=1)
+    for n in range(rows):
+        yield {
+            "at": start + timedelta(milliseconds=n),
+            "action": actions[n % len(actions)],
+            "actor": Actor(
+                user_id=n % 500 + 1,
+                name=f"Sygeplejerske {n % 500}",
+                authorisation=f"A{n % 500:04d}",
+                role="http://kombit.dk/roles/jobrole/sundhedsjournal/1",
+                organisation_cvr="29189846",
+                organisation_name="Københavns Kommune",
+            ),
+            "patient_cpr": f"{(n % 28) + 1:02d}0{n % 10}{(n % 90) + 10:02d}{n % 10_000:04d}",
+            "section": "snapshot",
+            "resource_ids": [f"Observation/obs-{n}", f"Condition/c-{n % 97}"],
+            "purpose": "treatment",
+            "decision_reasons": ["contextual", "residence"],
+            "client_ip": f"10.20.{n % 7}.{n % 250 + 1}",
+            "user_agent": _USER_AGENT,
+            "request_id": f"{n:032x}",
+            "details": {"page": n % 3},
+        }
+
+
+def verify_rate(rows: int, *, processes: int = 1, checkpoint_every: int = 10_000) -> dict[str, Any]:
+    """Insert ``rows`` synthetic events, seal them in checkpoints, time ``verify``.
+
+    Rows are sealed ``checkpoint_every`` at a time, like a busy log sealed every few minutes
+    (parallel verification splits the work at checkpoint boundaries).
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    from indblik.audit import integrity
+    from indblik.audit.models import AuditEvent
+    from indblik.audit.writer import bulk_record_for_benchmark
+
+    if settings.INDBLIK_MODE != "test" or AuditEvent.objects.exists():
+        raise RuntimeError("verify_rate needs INDBLIK_MODE=test and an empty audit table")
+    events = _synthetic_events(rows)
+    written = insert_seconds = checkpoint_seconds = 0.0
+    while written < rows:
+        started = time.perf_counter()
+        batch = bulk_record_for_benchmark(
+            next(events) for _ in range(min(checkpoint_every, rows - int(written)))
+        )
+        sealed = time.perf_counter()
+        integrity.create_checkpoint()
+        insert_seconds += sealed - started
+        checkpoint_seconds += time.perf_counter() - sealed
+        written += batch
+    cpu = time.process_time()
+    report = integrity.verify(processes=processes)
+    cpu = time.process_time() - cpu
+    return {
+        "rows": int(written),
+        "database": connection.vendor,
+        "sealed_rows": report.sealed_rows,
+        "checkpoints": report.checkpoints,
+        "insert_seconds": round(insert_seconds, 3),
+        "checkpoint_rows_per_second": round(written / checkpoint_seconds),
+        "verify_processes": report.processes,
+        "verify_seconds": round(report.seconds, 3),
+        "verify_rows_per_second": round(report.rows_per_second),
+        # This process's CPU only (without workers): on a shared machine the wall clock also
+        # counts the neighbours.
+        "verify_cpu_seconds": round(cpu, 3),
+        "ok": report.ok,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run :func:`verify_rate` in a throw-away test database and print the result as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--processes", type=int, default=1)
+    arguments = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "indblik.settings_test")
+    import django
+
+    django.setup()
+    import orjson
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        # A file in WAL mode like production, not the in-memory default of test databases.
+        path = Path(tempfile.mkdtemp(prefix="indblik-bench-")) / "bench.sqlite3"
+        connection.settings_dict["TEST"]["NAME"] = str(path)
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        result = verify_rate(arguments.rows, processes=arguments.processes)
+        if arguments.processes > 1:
+            # The same rows once more in one process, for comparison.
+            from indblik.audit import integrity
+
+            single = integrity.verify()
+            result["one_process_rows_per_second"] = round(single.rows_per_second)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Users of Indblik: created just in time from the federation broker's assertion."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+MAX_ROLES = 50
+
+
+class UserKind(models.TextChoices):
+    """Where a user comes from, which decides what the user may ever see."""
+
+    PROFESSIONAL = "professional", _("Professional (federation broker)")
+    CITIZEN = "citizen", _("Citizen (NemLog-in)")
+    LOCAL = "local", _("Local account")
+
+
+class User(AbstractUser):
+    """A person who signs in: a municipal professional, a reviewer, an administrator, a citizen.
+
+    Broker users are found by ``persistent_id`` (the broker's persistent professional UUID),
+    never by a name anyone types; their ``username`` is derived from it and cannot be chosen in
+    a form (it contains a colon, which Django's username validator refuses). Everything below
+    ``persistent_id`` is overwritten from the assertion at every login.
+    """
+
+    kind = models.CharField(
+        _("kind"), max_length=12, choices=UserKind.choices, default=UserKind.LOCAL
+    )
+    persistent_id = models.CharField(
+        _("persistent id"),
+        max_length=255,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The broker's persistent identifier of the person; the key of the user."),
+    )
+    full_name = models.CharField(_("full name"), max_length=200, blank=True)
+    organisation_cvr = models.CharField(
+        _("organisation CVR"), max_length=8, blank=True, db_index=True
+    )
+    organisation_name = models.CharField(_("organisation name"), max_length=200, blank=True)
+    roles = models.JSONField(
+        _("roles"),
+        default=list,
+        blank=True,
+        help_text=_("The privileges the broker asserted for the organisation's CVR."),
+    )
+    access_role = models.CharField(
+        _("access role"),
+        max_length=300,
+        blank=True,
+        help_text=_("The role that let the user in at the last login (copied into audit rows)."),
+    )
+    authorisation_id = models.CharField(
+        _("authorisation id"),
+        max_length=16,
+        blank=True,
+        help_text=_("The national authorisation id of a health professional, when asserted."),
+    )
+    delegated = models.BooleanField(
+        _("delegated"),
+        default=False,
+        help_text=_("Acts on an authorised professional's delegation (Health Act §42)."),
+    )
+    loa = models.CharField(_("level of assurance"), max_length=16, blank=True)
+    cpr = models.CharField(
+        _("CPR number"), max_length=10, blank=True, help_text=_("Citizens only.")
+    )
+    last_saml_login = models.DateTimeField(_("last broker login"), null=True, blank=True)
+    deactivated_at = models.DateTimeField(_("deactivated"), null=True, blank=True)
+    deactivation_reason = models.CharField(_("deactivation reason"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=UserKind.values), name="user_kind_known"),
+            # A broker user without its key could never be found again at the next login.
+            models.CheckConstraint(
+                condition=Q(kind=UserKind.LOCAL) | Q(persistent_id__isnull=False),
+                name="user_broker_has_persistent_id",
+            ),
+        ]
+
+    def get_full_name(self) -> str:
+        """Return the name the broker asserted, else Django's first and last name."""
+        return self.full_name or super().get_full_name()
+
+    def holds(self, role_uri: str) -> bool:
+        """Tell whether the broker asserted ``role_uri`` for the user's organisation."""
+        return bool(role_uri) and role_uri in (self.roles or [])
+
+    @property
+    def is_reviewer(self) -> bool:
+        """Tell whether the user may follow up on the organisation's access log."""
+        return self.holds(settings.INDBLIK_SAML_REVIEWER_ROLE)
+
+
+class UserSession(models.Model):
+    """A signed-in session of a user, so that deactivating the user can end all of them.
+
+    Written at every login (password or broker) and removed at logout; the session table is
+    the truth, this is its index by user.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="sessions",
+        verbose_name=_("user"),
+    )
+    session_key = models.CharField(_("session key"), max_length=40, unique=True)
+    # The djangosaml2 session holds the SAML subject for single logout; it is ended too.
+    saml_session_key = models.CharField(_("SAML session key"), max_length=40, blank=True)
+    created_at = models.DateTimeField(_("signed in"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("user session")
+        verbose_name_plural = _("user sessions")
+        indexes = [models.Index(fields=["saml_session_key"], name="identity_usersession_saml")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SeenAssertion(models.Model):
+    """The id of an accepted SAML assertion, kept until it expires: the replay cache.
+
+    The primary key makes a second insert of the same id fail in the database, so the check
+    holds across workers and servers; ``indblik saml prune`` removes expired rows.
+    """
+
+    id = models.CharField(_("assertion id"), max_length=255, primary_key=True)
+    not_on_or_after = models.DateTimeField(_("remember until"), db_index=True)
+
+    class Meta:
+        verbose_name = _("seen assertion")
+        verbose_name_plural = _("seen assertions")
+
+    def __str__(self) -> str:
+        return self.id

@@ -1,0 +1,123 @@
+"""``indblik feed add|rotate|revoke|list``: the systems that push FHIR data, and their tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.validators import validate_slug
+from django.db import IntegrityError
+from django.utils import timezone
+
+from indblik.records import auth
+from indblik.records.models import Feed
+
+
+class Command(BaseCommand):
+    help = (
+        "Manage feeds (systems that push FHIR data to /fhir/r4/) and their bearer tokens. "
+        "A new token is printed once, alone on stdout; only its hash is stored."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        add = actions.add_parser("add", help="register a feed and print its first token")
+        add.add_argument("name", metavar="NAME", help="a short slug, e.g. hospital-engine")
+        add.add_argument("--description", default="", help="what the feed is")
+        rotate = actions.add_parser(
+            "rotate", help="print a new token; the current ones expire after the overlap"
+        )
+        rotate.add_argument("name", metavar="NAME")
+        rotate.add_argument(
+            "--overlap-hours",
+            type=float,
+            default=24.0,
+            help="how long the current tokens stay valid (default 24; 0 ends them now)",
+        )
+        revoke = actions.add_parser("revoke", help="revoke the feed's tokens (or one of them)")
+        revoke.add_argument("name", metavar="NAME")
+        revoke.add_argument("--prefix", help="revoke only the token starting with this prefix")
+        actions.add_parser("list", help="list feeds and their tokens (prefixes only)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "list":
+            self._list()
+            return
+        name = options["name"]
+        if action == "add":
+            self._add(name, options["description"])
+            return
+        feed = Feed.objects.filter(name=name).first()
+        if feed is None:
+            raise CommandError(f"no feed named {name!r} (see: indblik feed list)")
+        if action == "rotate":
+            self._rotate(feed, options["overlap_hours"])
+        else:
+            self._revoke(feed, options["prefix"])
+
+    def _add(self, name: str, description: str) -> None:
+        try:
+            validate_slug(name)
+        except ValidationError:
+            raise CommandError(
+                f"{name!r}: use letters, digits, '-' and '_' only (e.g. hospital-engine)"
+            ) from None
+        if len(name) > 100 or len(description) > 200:
+            raise CommandError("the name (100) or the description (200 characters) is too long")
+        try:
+            issued = auth.create_feed(name, description=description)
+        except IntegrityError:
+            raise CommandError(
+                f"a feed named {name!r} exists already (use: indblik feed rotate {name})"
+            ) from None
+        self.stderr.write(
+            f"Feed {name!r} registered. Its token follows, shown only now: store it in the "
+            "sending system's secret store. Send it as 'Authorization: Bearer <token>'."
+        )
+        self.stdout.write(issued.token)
+
+    def _rotate(self, feed: Feed, overlap_hours: float) -> None:
+        if not 0 <= overlap_hours <= 24 * 90:
+            raise CommandError("--overlap-hours must be between 0 and 2160 (90 days)")
+        overlap = dt.timedelta(hours=overlap_hours)
+        issued = auth.rotate(feed, overlap=overlap)
+        ends = timezone.localtime(timezone.now() + overlap)
+        self.stderr.write(
+            f"New token for {feed.name!r} follows, shown only now. The previous tokens stay "
+            f"valid until {ends:%Y-%m-%d %H:%M %Z}."
+        )
+        self.stdout.write(issued.token)
+
+    def _revoke(self, feed: Feed, prefix: str | None) -> None:
+        count = auth.revoke(feed, prefix=prefix)
+        if count == 0:
+            raise CommandError(f"{feed.name!r} has no live token matching that prefix")
+        self.stdout.write(f"{feed.name}: revoked {count} token(s)")
+
+    def _list(self) -> None:
+        now = timezone.now()
+        feeds = Feed.objects.order_by("name").prefetch_related("credentials")
+        if not feeds:
+            self.stdout.write("no feeds (add one: indblik feed add NAME)")
+            return
+        for feed in feeds:
+            state = "active" if feed.active else "inactive"
+            self.stdout.write(f"{feed.name}  [{state}]  {feed.description}".rstrip())
+            for credential in sorted(feed.credentials.all(), key=lambda c: c.created_at):
+                if credential.revoked_at is not None:
+                    status = f"revoked {timezone.localtime(credential.revoked_at):%Y-%m-%d %H:%M}"
+                elif credential.expires_at is not None and credential.expires_at <= now:
+                    status = f"expired {timezone.localtime(credential.expires_at):%Y-%m-%d %H:%M}"
+                elif credential.expires_at is not None:
+                    status = (
+                        f"valid until {timezone.localtime(credential.expires_at):%Y-%m-%d %H:%M}"
+                    )
+                else:
+                    status = "valid"
+                created = timezone.localtime(credential.created_at)
+                self.stdout.write(
+                    f"  {credential.prefix}…  created {created:%Y-%m-%d %H:%M}  {status}"
+                )

@@ -1,0 +1,191 @@
+"""The FHIR R4 ingestion API: machine-only, bearer-authenticated, FHIR JSON in and out.
+
+``POST /fhir/r4/`` takes a Bundle (transaction, batch, collection), NDJSON or one resource;
+``POST /fhir/r4/<Type>`` creates, ``PUT /fhir/r4/<Type>/<id>`` updates or creates and
+``DELETE /fhir/r4/<Type>/<id>`` deletes. Answers are OperationOutcomes or response Bundles;
+bad input is a 4xx with the entry, the FHIR path and the problem, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from indblik.records import auth
+from indblik.records.ingest import IngestResult, ingest_interaction, ingest_payload
+from indblik.records.ingest.result import operation_outcome
+from indblik.records.models import Feed
+from indblik.records.validation import is_resource_type, is_valid_id
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+View = Callable[..., HttpResponse]
+
+
+def fhir_response(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    """Return a FHIR JSON response that no cache keeps (it may hold clinical data)."""
+    response = HttpResponse(orjson.dumps(body), status=status, content_type=FHIR_JSON)
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def outcome_response(
+    status: int, problem: str, code: str, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    """Return an OperationOutcome with one error."""
+    issue = {"severity": "error", "code": code, "diagnostics": problem}
+    return fhir_response(operation_outcome([issue]), status, headers)
+
+
+def feed_api(*methods: str) -> Callable[[View], View]:
+    """Make a view a feed endpoint: CSRF-exempt, these methods only, a valid bearer token."""
+
+    def decorate(view: View) -> View:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                return outcome_response(
+                    405,
+                    f"use {' or '.join(methods)}",
+                    "not-supported",
+                    {"Allow": ", ".join(methods)},
+                )
+            # Authenticate before reading a byte of the body.
+            token = auth.bearer_token(request)
+            feed = auth.authenticate(token)
+            if feed is None:
+                challenge = 'Bearer realm="indblik"'
+                if token:
+                    challenge += ', error="invalid_token"'
+                return outcome_response(
+                    401,
+                    "a valid feed bearer token is required",
+                    "login",
+                    {"WWW-Authenticate": challenge},
+                )
+            declared = _declared_length(request)
+            if declared is None:
+                return outcome_response(400, "Content-Length is not a number", "structure")
+            if declared > settings.INDBLIK_INGEST_MAX_BYTES:
+                return outcome_response(
+                    413,
+                    f"the payload is larger than {settings.INDBLIK_INGEST_MAX_BYTES} bytes",
+                    "too-long",
+                )
+            return view(request, feed, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@feed_api("POST")
+def base(request: HttpRequest, feed: Feed) -> HttpResponse:
+    """Ingest a Bundle, NDJSON or one resource (``POST /fhir/r4/``)."""
+    content_type = request.META.get("CONTENT_TYPE") or ""
+    return _respond(
+        feed,
+        lambda: ingest_payload(
+            request,
+            source=feed.name,
+            channel="http",
+            # A request without a type is refused (415) rather than guessed at.
+            content_type=content_type or "missing",
+            # gunicorn workers already run requests in parallel: no pool per worker.
+            parallel=False,
+        ),
+    )
+
+
+@feed_api("POST")
+def type_endpoint(request: HttpRequest, feed: Feed, resource_type: str) -> HttpResponse:
+    """Create one resource (``POST /fhir/r4/<Type>``)."""
+    if not is_resource_type(resource_type):
+        return outcome_response(404, "not a FHIR R4 resource type", "not-supported")
+    return _interaction(request, feed, "POST", resource_type, None)
+
+
+@feed_api("PUT", "DELETE")
+def instance(request: HttpRequest, feed: Feed, resource_type: str, fhir_id: str) -> HttpResponse:
+    """Update-or-create (``PUT``) or delete (``DELETE``) ``/fhir/r4/<Type>/<id>``."""
+    if not is_resource_type(resource_type):
+        return outcome_response(404, "not a FHIR R4 resource type", "not-supported")
+    if not is_valid_id(fhir_id):
+        return outcome_response(400, "not a FHIR id", "value")
+    return _interaction(request, feed, request.method or "", resource_type, fhir_id)
+
+
+def _interaction(
+    request: HttpRequest, feed: Feed, method: str, resource_type: str, fhir_id: str | None
+) -> HttpResponse:
+    content_type = request.META.get("CONTENT_TYPE") or ""
+    return _respond(
+        feed,
+        lambda: ingest_interaction(
+            request if method != "DELETE" else None,
+            method=method,
+            resource_type=resource_type,
+            fhir_id=fhir_id,
+            source=feed.name,
+            channel="http",
+            content_type=content_type or "missing",
+        ),
+    )
+
+
+def _respond(feed: Feed, ingest: Callable[[], IngestResult]) -> HttpResponse:
+    try:
+        result = ingest()
+    except Exception as exc:
+        # The message of a database error can quote values: log where it happened, not what.
+        log.error(
+            "ingest via http failed: feed=%s %s\n%s",
+            feed.name,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
+        return fhir_response(
+            operation_outcome(
+                [{"severity": "fatal", "code": "exception", "diagnostics": "internal error"}]
+            ),
+            500,
+        )
+    log.info(
+        "ingest via http: feed=%s kind=%s status=%s %s run=%s",
+        feed.name,
+        result.kind,
+        result.status,
+        result.summary(),
+        result.run_id,
+    )
+    headers: dict[str, str] = {}
+    if result.kind == "interaction" and result.entries and result.ok:
+        outcome = result.entries[0]
+        if outcome.location:
+            headers["Location"] = f"{settings.INDBLIK_BASE_URL}/fhir/r4/{outcome.location}"
+        if outcome.version:
+            headers["ETag"] = f'W/"{outcome.version}"'
+    return fhir_response(result.to_fhir(), result.status, headers)
+
+
+def _declared_length(request: HttpRequest) -> int | None:
+    value = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        length = int(value)
+    except ValueError:
+        return None
+    return length if length >= 0 else None
