@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+# Empties the append-only audit tables before transactional tests tear down (their triggers
+# refuse Django's flush otherwise).
+pytest_plugins = ["indblik.audit.testing"]
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -17,7 +17,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def env_str(name: str, default: str | None = None, *, environ: Mapping[str, str] | None = None) -> str | None:
+def env_str(
+    name: str, default: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> str | None:
     """Return the variable's value stripped of surrounding blanks, or ``default`` when unset."""
     value = (os.environ if environ is None else environ).get(name)
     if value is None:
@@ -87,7 +89,9 @@ def env_networks(
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise ImproperlyConfigured(f"{name}: {item!r} is not a network address (CIDR)") from None
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not a network address (CIDR)"
+            ) from None
     return networks
 
 

@@ -34,7 +34,8 @@ DATA_DIR = Path(
     env_str("INDBLIK_DATA_DIR") or ("/var/lib/indblik" if PRODUCTION else str(Path.cwd() / "var"))
 )
 if not PRODUCTION:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Also the (empty) static root, which whitenoise expects to exist.
+    (DATA_DIR / "static").mkdir(parents=True, exist_ok=True)
 
 # --- secrets ----------------------------------------------------------------------------
 _PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "insecure", "placeholder", "xxx")
@@ -127,6 +128,8 @@ MIDDLEWARE = [
     "indblik.organisations.middleware.NetworkAllowlistMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: turns a failed audit write raised by a view into a 503 page without data.
+    "indblik.audit.middleware.AuditFailureMiddleware",
 ]
 
 ROOT_URLCONF = "indblik.urls"
@@ -182,8 +185,11 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-                    if PRODUCTION else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
@@ -235,7 +241,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("INDBLIK_LOG_LEVEL") or "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # pysaml2's schema loader announces every schema it reads.
+        "xmlschema": {"level": "WARNING"},
+    },
 }
 
 # --- identity (SAML) ------------------------------------------------------------------------
@@ -270,9 +280,7 @@ if bool(INDBLIK_SAML_NEXT_KEY_FILE) != bool(INDBLIK_SAML_NEXT_CERT_FILE):
         "set both INDBLIK_SAML_NEXT_KEY_FILE and INDBLIK_SAML_NEXT_CERT_FILE, or neither"
     )
 INDBLIK_SAML_REQUIRE_ENCRYPTION = env_bool("INDBLIK_SAML_REQUIRE_ENCRYPTION", PRODUCTION)
-INDBLIK_SAML_REQUIRE_RESPONSE_SIGNATURE = env_bool(
-    "INDBLIK_SAML_REQUIRE_RESPONSE_SIGNATURE", False
-)
+INDBLIK_SAML_REQUIRE_RESPONSE_SIGNATURE = env_bool("INDBLIK_SAML_REQUIRE_RESPONSE_SIGNATURE", False)
 INDBLIK_SAML_CLOCK_SKEW_SECONDS = env_int(
     "INDBLIK_SAML_CLOCK_SKEW_SECONDS", 60, minimum=0, maximum=300
 )
@@ -323,6 +331,4 @@ SAML_CONFIG_LOADER = "indblik.identity.saml.config_loader"
 SAML_SESSION_COOKIE_NAME = "__Host-saml_session" if SECURE else "saml_session"
 SAML_SESSION_COOKIE_SAMESITE = "None" if SECURE else "Lax"
 SAML_CSP_HANDLER = ""  # CSP belongs to the project's middleware, not to djangosaml2
-SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
-SAML_IGNORE_LOGOUT_ERRORS = False
 SAML_LOGOUT_REQUEST_PREFERRED_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"

@@ -6,6 +6,6 @@ import tempfile
 os.environ.setdefault("INDBLIK_MODE", "test")
 os.environ.setdefault("INDBLIK_DATA_DIR", tempfile.mkdtemp(prefix="indblik-test-"))
 
-from indblik.settings import *  # noqa: E402, F403
+from indblik.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("saml2/", include("indblik.identity.urls")),
+    path("scim/v2/", include("indblik.identity.scim_urls")),
     path("fhir/r4/", include("indblik.records.urls")),
 ]
 if not settings.PRODUCTION:  # the demo IdP (its views answer 404 unless INDBLIK_SAML_DEMO_IDP)

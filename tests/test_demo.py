@@ -64,7 +64,10 @@ def test_the_demo_refuses_to_run_outside_demo_mode(tmp_path: Path) -> None:
     env = demo_env(tmp_path) | {"INDBLIK_MODE": "test"}
     result = subprocess.run(
         [sys.executable, "-m", "indblik", "demo", "--no-serve"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "INDBLIK_MODE=demo" in result.stderr
@@ -73,7 +76,10 @@ def test_the_demo_refuses_to_run_outside_demo_mode(tmp_path: Path) -> None:
 def test_serve_refuses_a_public_address_in_demo_mode(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "indblik", "serve", "--bind", "0.0.0.0:8000"],
-        env=demo_env(tmp_path), capture_output=True, text=True, timeout=60,
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "loopback" in result.stderr

@@ -46,6 +46,7 @@ class Action(StrEnum):
     # identity: user lifecycle and session policy
     USER_DEACTIVATED = "identity:user:deactivate"
     SESSION_EXPIRED = "identity:session:expire"
+    USER_DELETED = "identity:user:delete"
 
 
 class Outcome(StrEnum):

@@ -42,7 +42,8 @@ class Result:
     def markdown(self) -> str:
         runs = ", ".join(f"{value:,.0f}" for value in self.runs)
         notes = "; ".join(f"{key} {value}" for key, value in self.notes.items())
-        return f"| {self.name} | {self.database} | **{self.median:,.0f}** {self.unit} | {runs} | {notes} |"
+        median = f"**{self.median:,.0f}** {self.unit}"
+        return f"| {self.name} | {self.database} | {median} | {runs} | {notes} |"
 
 
 def machine() -> str:
@@ -63,7 +64,9 @@ def machine() -> str:
     )
 
 
-def indblik(args: list[str], database_url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def indblik(
+    args: list[str], database_url: str, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
     """Run ``indblik ARGS`` in a fresh process against ``database_url`` (test mode)."""
     env = {
         **os.environ,
@@ -78,7 +81,6 @@ def indblik(args: list[str], database_url: str, **kwargs: object) -> subprocess.
         check=True,
         capture_output=True,
         text=True,
-        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -155,9 +157,7 @@ def bench_generate(kind: str, patients: int, runs: int) -> Result:
             indblik(["generate", "--patients", str(patients), "--seed", "7"], url)
             elapsed = time.perf_counter() - started
             seconds.append(elapsed)
-            resources = int(
-                indblik(["shell", "-c", _COUNT_RESOURCES], url).stdout.strip() or 0
-            )
+            resources = int(indblik(["shell", "-c", _COUNT_RESOURCES], url).stdout.strip() or 0)
             result.runs.append(resources / elapsed)
     result.notes = {
         "resources": resources,

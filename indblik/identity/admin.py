@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from indblik.identity import users
-from indblik.identity.models import User
+from indblik.identity.models import Authorisation, User
 
 BROKER_FIELDS = (
     "kind",
@@ -22,6 +22,8 @@ BROKER_FIELDS = (
     "access_role",
     "authorisation_id",
     "delegated",
+    "profession",
+    "authorisation_status",
     "loa",
     "last_saml_login",
     "deactivated_at",
@@ -71,3 +73,24 @@ class IndblikUserAdmin(UserAdmin):
         """Deactivate each selected active user and end all of their sessions."""
         for user in queryset.filter(is_active=True):
             users.deactivate(user, reason="admin", request=request)
+
+
+@admin.register(Authorisation)
+class AuthorisationAdmin(admin.ModelAdmin):
+    """The imported register, for looking up; it changes only by ``authorisations import``."""
+
+    list_display = ("authorisation_id", "profession", "status", "imported_at")
+    list_filter = ("status",)
+    search_fields = ("authorisation_id",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Nobody adds entries by hand."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Nobody edits entries by hand."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Nobody deletes entries by hand."""
+        return False

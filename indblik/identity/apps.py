@@ -1,3 +1,5 @@
+"""The identity app: SAML sign-in, users, sessions, the demo identity provider."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,11 +11,14 @@ from django.utils.translation import gettext_lazy as _
 
 
 class IdentityConfig(AppConfig):
+    """Connect the session signals and register the deployment check of the SAML SP."""
+
     name = "indblik.identity"
     label = "identity"
     verbose_name = _("Identity")
 
     def ready(self) -> None:
+        """Connect login/logout receivers; register ``identity.E001`` for ``check --deploy``."""
         from indblik.identity import sessions
 
         sessions.connect_signals()

@@ -68,6 +68,18 @@ class User(AbstractUser):
         default=False,
         help_text=_("Acts on an authorised professional's delegation (Health Act §42)."),
     )
+    profession = models.CharField(
+        _("profession"),
+        max_length=100,
+        blank=True,
+        help_text=_("From the register of authorised health personnel, when loaded."),
+    )
+    authorisation_status = models.CharField(
+        _("authorisation status"),
+        max_length=12,
+        blank=True,
+        help_text=_("From the register at the last login; empty if the register does not know it."),
+    )
     loa = models.CharField(_("level of assurance"), max_length=16, blank=True)
     cpr = models.CharField(
         _("CPR number"), max_length=10, blank=True, help_text=_("Citizens only.")
@@ -145,3 +157,64 @@ class SeenAssertion(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class AuthorisationStatus(models.TextChoices):
+    """What the register says about an authorisation."""
+
+    AUTHORISED = "authorised", _("Authorised")
+    RESTRICTED = "restricted", _("Restricted")
+    REVOKED = "revoked", _("Revoked")
+
+
+class Authorisation(models.Model):
+    """One entry of the national register of authorised health personnel (as imported).
+
+    Replaced as a whole by ``indblik authorisations import``. At login a professional whose
+    asserted authorisation id is here as restricted or revoked is refused (Health Act §42);
+    an id the register does not know leaves the organisation's assertion standing.
+    """
+
+    authorisation_id = models.CharField(_("authorisation id"), max_length=16, unique=True)
+    profession = models.CharField(_("profession"), max_length=100, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=AuthorisationStatus.choices)
+    imported_at = models.DateTimeField(_("imported"))
+
+    class Meta:
+        verbose_name = _("authorisation")
+        verbose_name_plural = _("authorisations")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=AuthorisationStatus.values),
+                name="authorisation_status_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.authorisation_id} ({self.status})"
+
+
+class ScimCredential(models.Model):
+    """A bearer credential with which one organisation's identity system uses SCIM.
+
+    Only a SHA-256 hash of the token is stored (the token is 256 random bits, shown once when
+    issued). Every SCIM request is confined to the users of ``organisation_cvr``.
+    """
+
+    organisation_cvr = models.CharField(_("organisation CVR"), max_length=8, db_index=True)
+    name = models.CharField(_("name"), max_length=100)
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SCIM credential")
+        verbose_name_plural = _("SCIM credentials")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation_cvr", "name"], name="scim_credential_name_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_cvr}/{self.name}"

@@ -48,6 +48,18 @@ def allow_same_origin_posts(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def record_session_end(request: HttpRequest, action: audit.Action, details: dict[str, str]) -> None:
+    """Audit the end of a session; if the log cannot be written, end the session anyway.
+
+    Unlike a page read (which fails closed), ending a session is the safe direction: refusing
+    to sign someone out because the log is down would leave the session open.
+    """
+    try:
+        audit.record(request, action, details=details)
+    except audit.AuditWriteError:
+        logger.error("%s of user %s could not be audited", action, request.user.pk)
+
+
 def expiry_reason(session: Any, now: float | None = None) -> str:
     """Return ``"idle"``, ``"absolute"`` or ``""`` for a signed-in session."""
     now = time.time() if now is None else now
@@ -85,11 +97,7 @@ class SessionPolicyMiddleware:
         return response
 
     def _expire(self, request: HttpRequest, reason: str) -> HttpResponse:
-        try:
-            audit.record(request, audit.Action.SESSION_EXPIRED, details={"reason": reason})
-        except audit.AuditWriteError:
-            # Ending the session is the safe direction; the writer has already logged loudly.
-            logger.error("session expiry of user %s could not be audited", request.user.pk)
+        record_session_end(request, audit.Action.SESSION_EXPIRED, {"reason": reason})
         auth.logout(request)
         return signed_out(HttpResponseRedirect(reverse("identity:session-expired")))
 

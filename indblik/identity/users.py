@@ -20,8 +20,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from indblik import audit
+from indblik.identity import authorisations
 from indblik.identity.attributes import BrokerIdentity
-from indblik.identity.models import MAX_ROLES, User, UserKind, UserSession
+from indblik.identity.models import MAX_ROLES, AuthorisationStatus, User, UserKind, UserSession
 from indblik.organisations.models import Organisation, Status
 
 # Deactivations that a login with a valid role may undo. Any other reason (the organisation
@@ -52,7 +53,8 @@ def provision(identity: BrokerIdentity) -> User:
 
     Checks, in order: the organisation (known, live, not suspended), then the role in the
     scope of *that organisation's* CVR (privileges scoped to any other CVR count for
-    nothing), then whether an earlier deactivation still holds. A professional whose role is
+    nothing), then the register of authorised health personnel (when loaded), then whether
+    an earlier deactivation still holds. A professional whose role is
     gone is refused and, if known, deactivated (``LoginRefused.deactivate``).
     """
     existing = User.objects.filter(persistent_id=identity.persistent_id).first()
@@ -86,6 +88,11 @@ def provision(identity: BrokerIdentity) -> User:
     access_role = next((role for role in granting if role and role in roles), "")
     if not access_role:
         raise LoginRefused("role-missing", user=existing, deactivate=existing is not None)
+    registered = authorisations.lookup(identity.authorisation_id)
+    if registered is not None and registered.status != AuthorisationStatus.AUTHORISED:
+        # The register overrules the organisation's assertion (Health Act §42); no register,
+        # or an id it does not know, leaves the assertion standing.
+        raise LoginRefused(f"authorisation-{registered.status}", user=existing)
     return _save(
         existing,
         identity,
@@ -112,7 +119,7 @@ def _save(
     ):
         raise LoginRefused("user-deactivated", user=user)
     now = timezone.now()
-    fields = {
+    fields: dict[str, object] = {
         "kind": identity.kind,
         "full_name": identity.full_name,
         "email": identity.email,
@@ -124,6 +131,7 @@ def _save(
         "delegated": bool(settings.INDBLIK_SAML_DELEGATED_ROLE)
         and settings.INDBLIK_SAML_DELEGATED_ROLE in roles,
         "loa": identity.loa,
+        **_register_fields(identity),
         "cpr": identity.cpr,
         "is_staff": staff,
         "is_active": True,
@@ -139,6 +147,13 @@ def _save(
         user.save()
     _sync_admin_group(user, staff)
     return user
+
+
+def _register_fields(identity: BrokerIdentity) -> dict[str, str]:
+    registered = authorisations.lookup(identity.authorisation_id)
+    if registered is None:
+        return {"profession": "", "authorisation_status": ""}
+    return {"profession": registered.profession, "authorisation_status": registered.status}
 
 
 def _create(identity: BrokerIdentity, fields: dict[str, object]) -> User:

@@ -9,6 +9,7 @@ IdP-initiated logout requests must be signed by the IdP.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 from typing import Any
@@ -83,6 +84,14 @@ MESSAGES = {
         "Please contact your organisation's IT support."
     ),
     "idp-status": _("The sign-in was cancelled or refused at the identity provider."),
+    "authorisation-revoked": _(
+        "According to the register of authorised health personnel, your authorisation has "
+        "been revoked, so you cannot use Indblik. Please contact your manager."
+    ),
+    "authorisation-restricted": _(
+        "According to the register of authorised health personnel, your authorisation is "
+        "restricted, so you cannot use Indblik. Please contact your manager."
+    ),
     "user-deactivated": _(
         "Your user in Indblik has been deactivated. Please contact your organisation's "
         "user administrator."
@@ -239,6 +248,9 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
         if not replay.remember(accepted.assertion_id, accepted.remember_until):
             raise Refusal("replay")
         outstanding.consume(saml_session, pending.request_id)
+        # A new SAML session id too (auth.login renews the main one): nothing an attacker
+        # planted before the sign-in stays attached to the signed-in person.
+        saml_session.cycle_key()
 
         try:
             identity = attributes.identity_from(
@@ -345,7 +357,7 @@ class LogoutView(djangosaml2_views.SPConfigMixin, View):
         """Sign the user out here and at the broker (single logout)."""
         if not request.user.is_authenticated:
             return sessions.signed_out(HttpResponseRedirect(reverse("identity:logged-out")))
-        audit.record(request, audit.Action.LOGOUT, details={"initiated_by": "user"})
+        sessions.record_session_end(request, audit.Action.LOGOUT, {"initiated_by": "user"})
         saml_session = request.saml_session  # type: ignore[attr-defined]
         subject_id = djangosaml2_views._get_subject_id(saml_session)
         location = None
@@ -422,27 +434,32 @@ class SingleLogoutServiceView(djangosaml2_views.LogoutView):
         subject_id = djangosaml2_views._get_subject_id(saml_session)
         # Only the person the IdP names is signed out: a genuine LogoutRequest for someone
         # else, replayed into this browser, must not end this browser's session.
-        if slo.same_subject(message, subject_id):
+        signed_out = slo.same_subject(message, subject_id)
+        if signed_out:
             if request.user.is_authenticated:
-                audit.record(request, audit.Action.LOGOUT, details={"initiated_by": "idp"})
+                sessions.record_session_end(request, audit.Action.LOGOUT, {"initiated_by": "idp"})
             slo.end_sessions_of_saml_session(saml_session.session_key)
+            with contextlib.suppress(KeyError):  # pysaml2's identity cache may not know it
+                client.local_logout(subject_id)
             if request.user.is_authenticated:
                 auth.logout(request)
-        http_info = client.handle_logout_request(
-            data["SAMLRequest"],
-            subject_id,
-            binding,
-            sign=True,
-            sign_alg=SIG_RSA_SHA256,
-            digest_alg=DIGEST_SHA256,
+        answer = slo.answer(
+            client,
+            message,
+            signed_out=signed_out,
+            binding=binding,
             relay_state=data.get("RelayState", ""),
         )
         state.sync()
-        if http_info.get("method", "GET") == "POST":
-            response = HttpResponse(http_info["data"])
+        if answer.location:
+            response: HttpResponse = HttpResponseRedirect(answer.location)
         else:
-            response = HttpResponseRedirect(get_location(http_info))
-        return sessions.signed_out(response)
+            response = render(
+                request,
+                "identity/post_form.html",
+                {"action": answer.action, "fields": answer.fields},
+            )
+        return sessions.signed_out(response) if signed_out else response
 
 
 class MetadataView(djangosaml2_views.MetadataView):

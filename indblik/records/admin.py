@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from indblik.records.models import Feed, FeedCredential, IngestionRun, Patient, Resource
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -49,9 +49,9 @@ class IngestionRunAdmin(ReadOnlyAdmin):
     list_filter = ["outcome", "channel", "source"]
 
 
-class FeedCredentialInline(admin.TabularInline):  # type: ignore[type-arg]
+class FeedCredentialInline(admin.TabularInline):
     model = FeedCredential
-    fields = ["prefix", "created_at", "expires_at", "revoked_at"]
+    fields = ("prefix", "created_at", "expires_at", "revoked_at")
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -33,8 +33,17 @@ PATIENT_PATHS: dict[str, tuple[str, ...]] = {
     "Goal": ("subject",),
 }
 NON_PATIENT_TYPES = frozenset(
-    {"Organization", "Practitioner", "PractitionerRole", "Location", "Questionnaire", "Binary",
-     "Medication", "HealthcareService", "Endpoint"}
+    {
+        "Organization",
+        "Practitioner",
+        "PractitionerRole",
+        "Location",
+        "Questionnaire",
+        "Binary",
+        "Medication",
+        "HealthcareService",
+        "Endpoint",
+    }
 )
 
 # The clinically relevant date of each resource type, in order of preference (dotted paths).
@@ -181,8 +190,9 @@ def patient_reference(resource: dict[str, Any]) -> str | None:
                 candidate = candidate.get("actor")
             if isinstance(candidate, dict):
                 ref = candidate.get("reference")
-                if isinstance(ref, str) and (ref.startswith("Patient/") or ref.startswith("urn:uuid:")
-                                             or "/Patient/" in ref):
+                if isinstance(ref, str) and (
+                    ref.startswith("Patient/") or ref.startswith("urn:uuid:") or "/Patient/" in ref
+                ):
                     return ref
     return None
 
@@ -214,7 +224,9 @@ def is_restricted(resource: dict[str, Any]) -> bool:
 
 def normalise_cpr(value: str) -> str | None:
     """Return the 10 CPR digits of ``value`` (a dash allowed after the birth date), or None."""
-    digits = value.replace("-", "") if value.count("-") <= 1 and value.find("-") in (-1, 6) else value
+    digits = (
+        value.replace("-", "") if value.count("-") <= 1 and value.find("-") in (-1, 6) else value
+    )
     if len(digits) != 10 or not digits.isascii() or not digits.isdigit():
         return None
     day, month = int(digits[0:2]), int(digits[2:4])

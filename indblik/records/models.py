@@ -52,7 +52,7 @@ class Patient(models.Model):
 
     @property
     def resource(self) -> dict[str, Any]:
-        return orjson.loads(self.body)  # type: ignore[no-any-return]
+        return orjson.loads(self.body)
 
 
 class Resource(models.Model):
@@ -97,7 +97,7 @@ class Resource(models.Model):
 
     @property
     def resource(self) -> dict[str, Any]:
-        return orjson.loads(self.body)  # type: ignore[no-any-return]
+        return orjson.loads(self.body)
 
 
 class OrganisationReference(models.Model):
@@ -136,7 +136,9 @@ class FeedCredential(models.Model):
     """A bearer credential of a feed, stored as a SHA-256 hash (two may overlap in a rotation)."""
 
     feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="credentials")
-    prefix = models.CharField(max_length=12, help_text="first characters, to tell credentials apart")
+    prefix = models.CharField(
+        max_length=12, help_text="first characters, to tell credentials apart"
+    )
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)

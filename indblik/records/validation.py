@@ -373,20 +373,26 @@ def _model_problems(model: type[Any], rtype: str, resource: dict[str, Any]) -> l
 # became, which pydantic accepts without validating it again. Invalid elements are never
 # memoised: they stay dicts, so errors keep their full path. On the synthetic record this
 # takes ~380 µs a resource down to ~150-240 µs.
-_MEMO_LIMIT = 20_000
+_MEMO_LIMIT = 10_000  # ~25 MB at most: keys of a few hundred bytes, models of a few KB
 _memo: dict[tuple[type[Any], bytes], Any] = {}
 _NOT_MEMOISED = frozenset({"contained"})  # Resource-typed: the model depends on resourceType
 
 
-@cache
+_ELEMENTS: dict[type[Any], dict[str, tuple[type[Any], bool]]] = {}
+
+
 def _element_models(model: type[Any]) -> dict[str, tuple[type[Any], bool]]:
     """Return, per JSON element name of a model, its element model and whether it repeats."""
+    known = _ELEMENTS.get(model)
+    if known is not None:
+        return known
     elements: dict[str, tuple[type[Any], bool]] = {}
     for name, info in model.model_fields.items():
         element_type, repeats = _unwrap(info.annotation)
         alias = info.alias or name
         if alias not in _NOT_MEMOISED and hasattr(element_type, "get_model_klass"):
             elements[alias] = (element_type.get_model_klass(), repeats)
+    _ELEMENTS[model] = elements
     return elements
 
 

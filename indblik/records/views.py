@@ -164,14 +164,6 @@ def _respond(feed: Feed, ingest: Callable[[], IngestResult]) -> HttpResponse:
             ),
             500,
         )
-    log.info(
-        "ingest via http: feed=%s kind=%s status=%s %s run=%s",
-        feed.name,
-        result.kind,
-        result.status,
-        result.summary(),
-        result.run_id,
-    )
     headers: dict[str, str] = {}
     if result.kind == "interaction" and result.entries and result.ok:
         outcome = result.entries[0]

@@ -23,6 +23,7 @@ _NAMESPACE = uuid.UUID("6f1d8a52-3b8e-4c1e-9a51-1c7d3c2b9e40")
 KOBENHAVN = ("64942212", "Københavns Kommune")
 FREDERIKSBERG = ("11259979", "Frederiksberg Kommune")
 AMAGER = ("29190909", "Nærklinik Amager")
+# 30416034 (as first specified) fails the CVR modulus-11 check; the registry uses 30416031.
 HOSPICE = ("30416031", "Hospice Sjælland")
 LINE_1813 = ("29190925", "Akuttelefonen 1813")
 HOSPITAL = ("29190623", "Region Hovedstaden")

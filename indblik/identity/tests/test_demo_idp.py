@@ -9,39 +9,23 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from indblik.identity.demo_idp import personas
 from indblik.identity.models import User, UserKind
 from indblik.identity.tests.conftest import assert_refused, decode
-from indblik.organisations.models import NetworkRange, Organisation
+from indblik.organisations.demo import DEMO_ROLE, ensure_demo_organisations
 
 pytestmark = pytest.mark.django_db
-
-DEMO_ORGANISATIONS = [
-    (personas.KOBENHAVN, "municipality", "0101"),
-    (personas.FREDERIKSBERG, "municipality", "0147"),
-    (personas.AMAGER, "near-clinic", ""),
-    (personas.HOSPICE, "hospice", ""),
-    (personas.LINE_1813, "emergency-line", ""),
-]
 
 
 @pytest.fixture
 def demo(settings: Any) -> None:
-    """The demo set-up: the demo IdP as the only IdP, encryption required, live organisations."""
+    """The demo set-up: the demo IdP as the only IdP, encryption required, and the
+    organisations exactly as ``indblik demo`` registers them (live, demo role, loopback)."""
     settings.INDBLIK_SAML_DEMO_IDP = True
     settings.INDBLIK_SAML_IDP_METADATA = []
     settings.INDBLIK_SAML_REQUIRE_ENCRYPTION = True
-    for (cvr, name), kind, code in DEMO_ORGANISATIONS:
-        organisation = Organisation(
-            cvr=cvr, name=name, type=kind, municipality_code=code, role_uri=personas.DEMO_ROLE
-        )
-        organisation.status = "live"
-        organisation.save()
-        NetworkRange.objects.create(
-            organisation=organisation, cidr="127.0.0.0/8", added_at=timezone.now()
-        )
+    ensure_demo_organisations()
 
 
 def persona_page(client: Client) -> Any:
@@ -63,6 +47,10 @@ def sign_in_as(client: Client, key: str) -> Any:
     saml_response = html.unescape(answer.group(1))
     assert "EncryptedAssertion" in decode(saml_response)
     return client.post(urlsplit(action.group(1)).path, {"SAMLResponse": saml_response})
+
+
+def test_the_demo_role_is_the_one_the_demo_organisations_grant() -> None:
+    assert personas.DEMO_ROLE == DEMO_ROLE
 
 
 def test_the_persona_page_lists_everyone_in_danish(client: Client, demo: None) -> None:

@@ -229,3 +229,18 @@ def test_a_logout_request_for_someone_else_leaves_this_browser_signed_in(
 
 def test_an_empty_logout_call_is_refused_cleanly(client: Client) -> None:
     assert client.get("/saml2/ls/").status_code == 403
+
+
+def test_sign_out_happens_even_when_the_audit_log_cannot_be_written(signed_in: Client) -> None:
+    from django.db import DatabaseError, connection
+
+    def refuse_audit_insert(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith('INSERT INTO "audit_auditevent"'):
+            raise DatabaseError("audit storage is down")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_audit_insert):
+        response = signed_in.post("/saml2/logout/")
+    assert response.status_code == 302
+    assert not is_signed_in(signed_in)
+    assert not audit.AuditEvent.objects.filter(action=audit.Action.LOGOUT).exists()

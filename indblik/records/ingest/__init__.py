@@ -14,6 +14,7 @@ problem, never a value (see docs/ingestion.md).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Sized
 from itertools import chain, islice
 from typing import Any
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 ACCEPTED_TYPES = JSON_TYPES | NDJSON_TYPES
+log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 
 
@@ -75,8 +77,11 @@ def ingest_resources(
 
     Patients may come in the same iterable before their resources, or be stored already.
     Invalid resources are counted as failed and reported; the others are stored. Errors name
-    ``resource N`` (0-based position in the iterable). ``parallel`` forces (True) or forbids
-    (False) validation in worker processes; by default large inputs use them.
+    ``resource N`` (0-based position in the iterable). ``validate=False`` skips the
+    fhir.resources models; the cheap checks (ids, CPR numbers, status codes, patients) always
+    run. ``parallel`` forces (True) or forbids (False) validation in worker processes; by
+    default inputs of 2,000 resources or more use them (the caller's main module must then be
+    import-safe: see docs/ingestion.md).
     """
     head: list[dict[str, Any]] | None = None
     size: int | None = len(resources) if isinstance(resources, Sized) else None
@@ -217,3 +222,12 @@ def _run(result: IngestResult, work: Callable[[], None]) -> None:
             run.save(update_fields=["outcome", "error"])
         raise
     finish_run(run, result)
+    log.info(
+        "ingest run %s: source=%s channel=%s kind=%s status=%s %s",
+        result.run_id,
+        result.source,
+        result.channel,
+        result.kind,
+        result.status,
+        result.summary(),
+    )

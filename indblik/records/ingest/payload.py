@@ -24,6 +24,9 @@ JSON_TYPES = frozenset({"application/fhir+json", "application/json"})
 NDJSON_TYPES = frozenset({"application/fhir+ndjson", "application/x-ndjson", "application/ndjson"})
 BUNDLE_TYPES = ("transaction", "batch", "collection")
 METHODS = ("POST", "PUT", "DELETE")
+# A Bundle is planned in memory as a whole (a transaction must be): cap its entries so that
+# 64 MB of tiny entries cannot become millions of objects. NDJSON has no such limit.
+MAX_BUNDLE_ENTRIES = 50_000
 _READ_SIZE = 1 << 20
 _SPOOL_IN_MEMORY = 8 << 20
 _BOM = b"\xef\xbb\xbf"
@@ -248,6 +251,12 @@ def _bundle(document: dict[str, Any]) -> Payload:
     raw_entries = document.get("entry", [])
     if not isinstance(raw_entries, list):
         raise refuse("must be an array", "structure", path="Bundle.entry")
+    if len(raw_entries) > MAX_BUNDLE_ENTRIES:
+        raise refuse(
+            f"more than {MAX_BUNDLE_ENTRIES} entries: split the Bundle or send NDJSON",
+            "too-long",
+            path="Bundle.entry",
+        )
     seen: dict[str, int] = {}
     entries = []
     for index, raw in enumerate(raw_entries):

@@ -85,12 +85,12 @@ def upsert(
     rows: Sequence[dict[str, Any]],
     *,
     unique: Sequence[str],
-    update: Sequence[str],
 ) -> dict[tuple[Any, ...], int]:
     """Insert or update rows by their unique columns; return the primary key of each row.
 
-    Every row must have the same keys (field names) and no two rows the same unique values.
-    The result maps the values of ``unique`` (a tuple, in that order) to the primary key.
+    Every row must have the same keys (field names) and no two rows the same unique values;
+    an existing row gets every other column of its new row. The result maps the values of
+    ``unique`` (a tuple, in that order) to the primary key.
     """
     if not rows:
         return {}
@@ -98,7 +98,9 @@ def upsert(
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(_column(model, name) for name in names)
     conflict = ", ".join(_column(model, name) for name in unique)
-    assignments = ", ".join(f"{_column(model, n)} = EXCLUDED.{_column(model, n)}" for n in update)
+    assignments = ", ".join(
+        f"{_column(model, n)} = EXCLUDED.{_column(model, n)}" for n in names if n not in unique
+    )
     pk = connection.ops.quote_name(model._meta.pk.column)
     pks: dict[tuple[Any, ...], int] = {}
     with _cursor() as cursor:
@@ -145,41 +147,59 @@ StoredState = tuple[int, str, int, dt.datetime, bool]  # pk, digest, version, la
 
 
 def resource_states(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredState]:
-    """Return what is stored for each (resource type, id): one indexed statement per batch."""
+    """Return what is stored for each (resource type, id), looked up by the unique index."""
+    wanted = list(keys)
+    table = connection.ops.quote_name(Resource._meta.db_table)
+    columns = "r.id, r.resource_type, r.fhir_id, r.digest, r.version, r.last_updated, r.deleted"
+    found: dict[tuple[str, str], StoredState] = {}
+    if not wanted:
+        return found
+    with _cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT {columns} FROM {table} r JOIN unnest(%b::varchar[], %b::varchar[]) "  # noqa: S608 - only our table name is interpolated
+                "AS k(t, i) ON r.resource_type = k.t AND r.fhir_id = k.i",
+                [[rtype for rtype, _ in wanted], [fhir_id for _, fhir_id in wanted]],
+            )
+            rows = cursor.fetchall()
+        else:
+            rows = []
+            for where, params in _or_groups(wanted):
+                cursor.execute(f"SELECT {columns} FROM {table} r WHERE {where}", params)  # noqa: S608 - only placeholders are interpolated
+                rows.extend(cursor.fetchall())
+    for pk, rtype, fhir_id, digest, version, updated, deleted in rows:
+        found[(rtype, fhir_id)] = (pk, digest, version, _aware(updated), bool(deleted))
+    return found
+
+
+def _or_groups(keys: list[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
+    """Yield ``(type = ? AND id IN (…)) OR …`` conditions of at most ~400 parameters each.
+
+    SQLite uses the unique (resource_type, fhir_id) index for each group of the OR.
+    """
     by_type: dict[str, list[str]] = {}
     for rtype, fhir_id in keys:
         by_type.setdefault(rtype, []).append(fhir_id)
-    batches: list[list[tuple[str, list[str]]]] = []
-    current: list[tuple[str, list[str]]] = []
+    batch: list[tuple[str, list[str]]] = []
     size = 0
     for rtype, ids in by_type.items():
         for start in range(0, len(ids), _IDS_PER_STATEMENT):
             group = ids[start : start + _IDS_PER_STATEMENT]
-            if current and size + len(group) > _IDS_PER_STATEMENT:
-                batches.append(current)
-                current, size = [], 0
-            current.append((rtype, group))
+            if batch and size + len(group) > _IDS_PER_STATEMENT:
+                yield _or_condition(batch)
+                batch, size = [], 0
+            batch.append((rtype, group))
             size += len(group)
-    if current:
-        batches.append(current)
-    table = connection.ops.quote_name(Resource._meta.db_table)
-    found: dict[tuple[str, str], StoredState] = {}
-    with connection.cursor() as cursor:
-        for batch in batches:
-            # An OR of (type = ? AND id IN (…)) groups: both databases use the unique
-            # (resource_type, fhir_id) index for each group.
-            where = " OR ".join(
-                f"(resource_type = %s AND fhir_id IN ({', '.join(['%s'] * len(ids))}))"
-                for _, ids in batch
-            )
-            cursor.execute(
-                "SELECT id, resource_type, fhir_id, digest, version, last_updated, deleted "  # noqa: S608 - only placeholders are interpolated
-                f"FROM {table} WHERE {where}",
-                [value for rtype, ids in batch for value in (rtype, *ids)],
-            )
-            for pk, rtype, fhir_id, digest, version, updated, deleted in cursor.fetchall():
-                found[(rtype, fhir_id)] = (pk, digest, version, _aware(updated), bool(deleted))
-    return found
+    if batch:
+        yield _or_condition(batch)
+
+
+def _or_condition(batch: list[tuple[str, list[str]]]) -> tuple[str, list[str]]:
+    where = " OR ".join(
+        f"(r.resource_type = %s AND r.fhir_id IN ({', '.join(['%s'] * len(ids))}))"
+        for _, ids in batch
+    )
+    return where, [value for rtype, ids in batch for value in (rtype, *ids)]
 
 
 def patient_digests(fhir_ids: Iterable[str]) -> dict[str, tuple[str, bool]]:

@@ -447,7 +447,6 @@ def test_ingest_resources_spans_chunks_and_reports_progress() -> None:
     assert Resource.objects.filter(patient__fhir_id="p1").count() == 2500
 
 
-@pytest.mark.django_db(transaction=True)
 def test_ingest_resources_validates_in_worker_processes_too() -> None:
     resources = [patient("p1", "0101701234"), observation("o1", patient="p1")]
     bad = observation("o2", patient="p1")
@@ -553,3 +552,36 @@ def test_a_section_is_one_query_however_many_patients_and_resources(patients: in
 
     assert len(queries) == 1
     assert len(lab.resources) == min(patients, 10)
+
+
+def test_re_sending_an_unchanged_resource_skips_validation_but_a_change_is_validated() -> None:
+    ingest_json(patient("p1", "0101701234"))
+    sloppy = observation("o1", patient="p1", unknownThing=True)  # stored without validation
+    assert ingest_resources([sloppy], source="legacy", validate=False).created == 1
+
+    again = ingest_resources([sloppy], source="feed")
+    changed = ingest_resources([{**sloppy, "valueQuantity": {"value": 9.9}}], source="feed")
+
+    assert again.unchanged == 1 and again.ok
+    assert [str(error) for error in changed.errors] == [
+        "resource 0: Observation.unknownThing: unknown element (not part of this resource type "
+        "in FHIR R4)"
+    ]
+
+
+def test_a_skipped_validation_happens_after_all_when_an_earlier_chunk_changed_the_resource() -> (
+    None
+):
+    ingest_json(patient("p1", "0101701234"))
+    invalid = observation("o1", patient="p1", unknownThing=True)
+    assert ingest_resources([invalid], source="legacy", validate=False).created == 1
+    valid = observation("o1", patient="p1", value=8.0)
+    fillers = [observation(f"f{index}", patient="p1") for index in range(999)]
+
+    # With worker processes, chunk 2 is checked against the store before chunk 1 is written:
+    # its copy of the stored (invalid) version looks unchanged then, but is not by the time
+    # chunk 2 is written.
+    result = ingest_resources([*fillers, valid, invalid], source="feed", parallel=True)
+
+    assert (result.created, result.updated, result.failed) == (999, 1, 1)
+    assert body("Observation", "o1")["valueQuantity"]["value"] == 8.0

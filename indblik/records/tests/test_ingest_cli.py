@@ -128,3 +128,20 @@ def test_the_console_script_exits_0_only_when_everything_was_stored(tmp_path: Pa
     assert "8 created" in good.stdout
     assert "entry 4: Observation.status: field required" in bad.stderr
     assert "missing.json: no such file" in missing.stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_it_shows_progress_on_a_terminal_only() -> None:
+    terminal, pipe = Terminal(), io.StringIO()
+
+    call_command("ingest", str(FIXTURES / "patient-dk.json"), stdout=io.StringIO(), stderr=terminal)
+    call_command("ingest", str(FIXTURES / "patient-dk.json"), stdout=io.StringIO(), stderr=pipe)
+
+    assert f"\r{FIXTURES / 'patient-dk.json'}: 1 resources, " in terminal.getvalue()
+    assert "/s\x1b[K" in terminal.getvalue()
+    assert terminal.getvalue().endswith("\r\x1b[K")
+    assert pipe.getvalue() == ""

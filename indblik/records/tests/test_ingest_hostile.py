@@ -249,3 +249,15 @@ def test_a_stream_is_read_in_bounded_pieces() -> None:
     )
 
     assert result.ok, result.errors
+
+
+def test_a_bundle_with_too_many_entries_is_refused() -> None:
+    entry = {"request": {"method": "DELETE", "url": "Observation/x"}}
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [entry] * 50_001}
+
+    result = ingest_json(bundle)
+
+    assert result.refused_status == 413
+    assert refused(result.errors) == [
+        "Bundle.entry: more than 50000 entries: split the Bundle or send NDJSON"
+    ]

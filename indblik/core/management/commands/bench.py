@@ -24,8 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--patients", type=int, default=200, help="citizens to generate")
         parser.add_argument("--runs", type=int, default=3, help="repetitions (median reported)")
 
-    def handle(self, *args: Any, name: str, database: str, patients: int, runs: int,
-               **options: Any) -> None:
+    def handle(
+        self, *args: Any, name: str, database: str, patients: int, runs: int, **options: Any
+    ) -> None:
         if patients < 1 or runs < 1:
             raise CommandError("--patients and --runs must be at least 1")
         kinds = ("sqlite", "postgres") if database == "both" else (database,)

@@ -18,7 +18,7 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=2 * (os.cpu_count() or 1) + 1,
-            help="worker processes (default: 2 × cores + 1)",
+            help="worker processes (default: 2 x cores + 1)",
         )
 
     def handle(self, *args: Any, bind: str, workers: int, **options: Any) -> None:

@@ -10,15 +10,19 @@ from indblik.identity import keys, replay, saml
 
 
 class Command(BaseCommand):
+    """The ``saml`` command with its sub-commands."""
+
     help = "SAML service provider: `metadata`, `check`, `prune` (the replay cache)."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        """Declare the sub-commands and their options."""
         commands = parser.add_subparsers(dest="action", required=True)
         commands.add_parser("metadata", help="print the SP metadata (for the broker)")
         commands.add_parser("check", help="check keys, certificates and metadata sources")
         commands.add_parser("prune", help="delete expired ids from the assertion replay cache")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
+        """Run the chosen sub-command."""
         if action == "metadata":
             self.stdout.write(saml.sp_metadata_xml())
         elif action == "check":

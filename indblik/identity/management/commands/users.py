@@ -10,9 +10,12 @@ from indblik.identity import users
 
 
 class Command(BaseCommand):
+    """The ``users`` command with its sub-commands."""
+
     help = "Manage users: `expire --days N` deactivates broker users inactive for N days."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        """Declare the sub-commands and their options."""
         commands = parser.add_subparsers(dest="action", required=True)
         expire = commands.add_parser(
             "expire", help="deactivate broker users who have not signed in for --days days"
@@ -23,6 +26,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
+        """Run the chosen sub-command."""
         if action == "expire":
             self._expire(options["days"], dry_run=options["dry_run"])
 
