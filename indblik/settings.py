@@ -7,6 +7,7 @@ start with a missing or placeholder secret, with DEBUG on, or with demo features
 from __future__ import annotations
 
 import secrets
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +26,10 @@ from indblik.conf import (
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+# pysaml2 still imports a cipher mode that cryptography has moved; it does not use it for
+# anything Indblik accepts. Keep the notice out of every command's output.
+warnings.filterwarnings("ignore", message="CFB has been moved", module=r"saml2\.")
 
 INDBLIK_MODE = env_choice("INDBLIK_MODE", "production", ("production", "demo", "test"))
 PRODUCTION = INDBLIK_MODE == "production"

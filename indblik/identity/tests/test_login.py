@@ -324,3 +324,20 @@ def test_an_offsite_next_is_replaced_by_the_front_page(broker: Broker, client: C
     request = broker.start(next_url="https://evil.example/phish")
     response = broker.post(broker.respond(request))
     assert response["Location"] == "/"
+
+
+def test_a_login_that_cannot_be_audited_does_not_happen(broker: Broker, client: Client) -> None:
+    from django.db import DatabaseError, connection
+
+    def refuse_audit_insert(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith('INSERT INTO "audit_auditevent"'):
+            raise DatabaseError("audit storage is down")
+        return execute(sql, params, many, context)
+
+    request = broker.start()
+    answer = broker.respond(request)
+    with connection.execute_wrapper(refuse_audit_insert):
+        response = broker.post(answer)
+    assert response.status_code == 503
+    assert not User.objects.exists()  # the user row rolled back with the audit row
+    assert signed_in_user(client) is None

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from indblik import audit
 from indblik.records.ingest import derive, parallel, sql
 from indblik.records.ingest.payload import Entry
 from indblik.records.ingest.plan import ChunkPlan, RunContext, add_problems, needs_validation
@@ -301,6 +302,14 @@ class Ingestor:
 # --- IngestionRun ---------------------------------------------------------------------------
 
 
+_COUNTS = ("created", "updated", "unchanged", "deleted", "failed")
+_AUDIT_OUTCOME = {
+    IngestionRun.Outcome.OK: audit.Outcome.SUCCESS,
+    IngestionRun.Outcome.PARTIAL: audit.Outcome.ERROR,
+    IngestionRun.Outcome.FAILED: audit.Outcome.REFUSED,
+}
+
+
 def start_run(result: IngestResult) -> IngestionRun:
     """Record that an ingestion started (outside its data transaction: it survives a rollback)."""
     run = IngestionRun.objects.create(
@@ -320,7 +329,7 @@ def finish_run(run: IngestionRun, result: IngestResult) -> None:
         run.outcome = IngestionRun.Outcome.PARTIAL
     else:
         run.outcome = IngestionRun.Outcome.FAILED
-    for name in ("created", "updated", "unchanged", "deleted", "failed"):
+    for name in _COUNTS:
         setattr(run, name, getattr(result, name))
     lines = [str(error) for error in result.errors[:_RUN_ERRORS]]
     hidden = len(result.errors) + result.errors_omitted - len(lines)
@@ -339,4 +348,17 @@ def finish_run(run: IngestionRun, result: IngestResult) -> None:
             "error",
             "finished_at",
         ]
+    )
+    # One audit event per ingestion: counts and the run id, never clinical content.
+    audit.record(
+        None,
+        audit.Action.INGEST_RUN,
+        outcome=_AUDIT_OUTCOME[run.outcome],
+        actor=audit.Actor(name=f"{run.channel}:{run.source}"),
+        details={
+            "run": run.pk,
+            "kind": result.kind or "",
+            "outcome": run.outcome,
+            **{name: getattr(run, name) for name in _COUNTS},
+        },
     )

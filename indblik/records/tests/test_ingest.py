@@ -585,3 +585,20 @@ def test_a_skipped_validation_happens_after_all_when_an_earlier_chunk_changed_th
 
     assert (result.created, result.updated, result.failed) == (999, 1, 1)
     assert body("Observation", "o1")["valueQuantity"]["value"] == 8.0
+
+
+def test_every_ingestion_writes_one_audit_event_with_its_counts() -> None:
+    from indblik.audit import Action as AuditAction
+    from indblik.audit import AuditEvent, Outcome
+
+    stored = ingest_bytes(fixture_bytes("transaction-bundle.json"))
+    bundle = fixture_json("transaction-bundle.json")
+    del bundle["entry"][4]["resource"]["status"]
+    refused = ingest_json(bundle)
+
+    events = list(AuditEvent.objects.filter(action=AuditAction.INGEST_RUN).order_by("id"))
+    assert [(e.outcome, e.details["run"], e.details["created"]) for e in events] == [
+        (Outcome.SUCCESS, stored.run_id, 8),
+        (Outcome.REFUSED, refused.run_id, 0),
+    ]
+    assert all(e.patient_cpr == "" and CPR not in str(e.details) for e in events)
