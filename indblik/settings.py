@@ -188,6 +188,7 @@ USE_TZ = True
 # --- static files -------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -202,7 +203,9 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 INDBLIK_SESSION_IDLE_MINUTES = env_int("INDBLIK_SESSION_IDLE_MINUTES", 15, minimum=1, maximum=240)
 INDBLIK_SESSION_MAX_HOURS = env_int("INDBLIK_SESSION_MAX_HOURS", 8, minimum=1, maximum=24)
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-SESSION_COOKIE_AGE = INDBLIK_SESSION_IDLE_MINUTES * 60
+# The idle timeout is enforced (and audited) by indblik.identity.sessions; the cookie itself
+# lives as long as the absolute limit so the store never drops a session silently first.
+SESSION_COOKIE_AGE = INDBLIK_SESSION_MAX_HOURS * 3600
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
@@ -216,7 +219,10 @@ if SECURE:
 
 # --- transport security -------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# "same-origin": no referrer ever leaves the site, but same-origin form POSTs keep a real
+# Origin header; with "no-referrer" Chromium sends "Origin: null" and Django's CSRF check
+# refuses every form.
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if SECURE:
@@ -318,10 +324,6 @@ if INDBLIK_SAML_ADMIN_CVR and not (
 INDBLIK_SAML_ADMIN_GROUP = env_str("INDBLIK_SAML_ADMIN_GROUP") or "Hospital administrators"
 INDBLIK_SAML_CITIZEN_LOGIN = env_bool("INDBLIK_SAML_CITIZEN_LOGIN", not PRODUCTION)
 
-# The idle timeout is enforced by indblik.identity.sessions.SessionPolicyMiddleware, which
-# audits the expiry and clears the browser; the stored session must outlive the idle limit
-# for it to see the session at all, so the store keeps it up to the absolute limit.
-SESSION_COOKIE_AGE = INDBLIK_SESSION_MAX_HOURS * 3600
 AUTHENTICATION_BACKENDS = [
     "indblik.identity.backends.BrokerBackend",
     "django.contrib.auth.backends.ModelBackend",

@@ -167,7 +167,8 @@ def user_endpoint(request: HttpRequest, user_id: str) -> HttpResponse:
     credential = _credential(request)
     if credential is None:
         return _error(401, "A valid bearer credential is required.")
-    user = _users(credential).filter(pk=int(user_id)).first() if user_id.isdigit() else None
+    valid_id = user_id.isascii() and user_id.isdigit() and len(user_id) <= 18  # fits a BIGINT
+    user = _users(credential).filter(pk=int(user_id)).first() if valid_id else None
     if user is None:
         # Another organisation's user looks exactly like no user at all.
         return _error(404, "No such user.")

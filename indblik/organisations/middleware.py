@@ -45,6 +45,17 @@ from indblik.organisations.network import is_allowed
 logger = logging.getLogger("indblik.organisations")
 
 SESSION_KEY = "indblik_org_cvr"
+# Signing out shows no data and must work from anywhere (a user who moved network still
+# needs to end the session); health checks and static files carry no data either.
+EXEMPT_PATHS = (
+    "/saml2/logout/",
+    "/saml2/ls/",
+    "/saml2/logged-out/",
+    "/saml2/session-expired/",
+    "/static/",
+    "/healthz",
+    "/readyz",
+)
 USER_ATTRIBUTE = "organisation_cvr"
 
 
@@ -68,7 +79,7 @@ class NetworkAllowlistMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         cvr = organisation_cvr(request)
-        if not cvr:
+        if not cvr or request.path.startswith(EXEMPT_PATHS):
             return self.get_response(request)
         org = Organisation.objects.prefetch_related("network_ranges").filter(cvr=cvr).first()
         if org is None or org.status != Status.LIVE:

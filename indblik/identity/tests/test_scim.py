@@ -182,6 +182,11 @@ def test_delete_removes_the_user_and_ends_the_sessions(
     assert event.details["user_id"] == user.pk and event.details["sessions_ended"] == 1
 
 
+@pytest.mark.parametrize("user_id", ["abc", "99999999999999999999999", "١٢"])
+def test_odd_ids_are_simply_not_found(client: Client, kk_token: str, user_id: str) -> None:
+    assert client.get(f"/scim/v2/Users/{user_id}", headers=bearer(kk_token)).status_code == 404
+
+
 def test_users_are_never_created_through_scim(client: Client, kk_token: str) -> None:
     response = client.post(
         "/scim/v2/Users",

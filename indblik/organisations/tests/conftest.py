@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.utils import translation
 from joserfc.jwk import ECKey, RSAKey
 
 from indblik.audit import Actor
@@ -23,6 +24,13 @@ ROLE = "http://kombit.dk/roles/jobrole/indblik-opslag/1"
 AGREEMENT = "2025-03-14, journal no. 2025-0042"
 EVIDENCE = {step: f"ticket {step}" for step in Step.values} | {"agreement": AGREEMENT}
 NETWORKS = ["10.20.0.0/16", "2001:db8:1::/48"]
+
+
+@pytest.fixture(autouse=True)
+def english() -> Any:
+    """Read messages in English (the msgids); the Danish catalogue is tested on its own."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(autouse=True)

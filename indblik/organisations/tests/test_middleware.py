@@ -210,3 +210,10 @@ def test_the_hook_finds_no_organisation_without_attribute_or_session_key(
     assert organisation_cvr(request) == ""
     request.session = {SESSION_KEY: 64942212}  # type: ignore[assignment]
     assert organisation_cvr(request) == ""
+
+
+def test_signing_out_works_from_outside_the_allowlist(live: Organisation) -> None:
+    client = nurse_client()
+    assert get(client, OUTSIDE_V4).status_code == 403
+    response = client.get("/saml2/logout/", REMOTE_ADDR=OUTSIDE_V4)
+    assert response.status_code == 200

@@ -12,4 +12,4 @@ def whoami(request: HttpRequest) -> HttpResponse:
     )
 
 
-urlpatterns = [path("whoami", whoami)]
+urlpatterns = [path("whoami", whoami), path("saml2/logout/", whoami)]
