@@ -45,4 +45,5 @@ clean: ## remove the virtualenv and the demo data
 
 .PHONY: messages
 messages: install ## extract and compile translations (needs Debian's gettext)
-	cd indblik && ../$(VENV)/bin/django-admin makemessages -l da -l en --no-obsolete --ignore '*/tests/*' && ../$(VENV)/bin/django-admin compilemessages
+	cd indblik && ../$(VENV)/bin/django-admin makemessages -l da -l en --no-obsolete --ignore '*/tests/*' --ignore 'identity/*' && ../$(VENV)/bin/django-admin compilemessages --ignore 'identity/*'
+	cd indblik/identity && ../../$(VENV)/bin/django-admin makemessages -l da --no-obsolete --ignore 'tests/*' && ../../$(VENV)/bin/django-admin compilemessages

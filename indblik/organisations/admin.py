@@ -295,8 +295,8 @@ class OrganisationAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["cvr", "name", "type", "municipality_code", "sor_code", "care_system"]}),
         (_("Access"), {"fields": ["status", "role_uri", "add_keys"]}),
-        (_("Contacts"), {"fields": list(registry.CONTACT_FIELDS)}),
-        (_("Record"), {"fields": ["created_at", "updated_at"]}),
+        (_("Contact persons"), {"fields": list(registry.CONTACT_FIELDS)}),
+        (_("Registration"), {"fields": ["created_at", "updated_at"]}),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:

@@ -101,7 +101,7 @@ class Organisation(models.Model):
         blank=True,
         validators=[validate_role_uri],
         help_text=_(
-            "The job-function role (http://<domain>/roles/jobrole/<name>/1) or "
+            "The job-function role (http://{domain}/roles/jobrole/{name}/1) or "
             "user-system role that grants access."
         ),
     )

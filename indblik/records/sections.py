@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from indblik.records import fhir
 
@@ -81,7 +82,7 @@ TITLES = {
     Section.RESULTS_REVIEW: _("Results review"),
     Section.ASSESSMENTS: _("Assessment forms"),
     Section.DIAGNOSES: _("Diagnosis list"),
-    Section.HISTORY: _("History"),
+    Section.HISTORY: pgettext_lazy("record section", "History"),
     Section.DEMOGRAPHICS: _("Demographics"),
     Section.APPOINTMENTS: _("Upcoming appointments"),
     Section.CARE_PLANS: _("Care plans"),

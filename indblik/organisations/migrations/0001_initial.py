@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 ('technical_contact_name', models.CharField(blank=True, max_length=200, verbose_name='technical contact')),
                 ('technical_contact_email', models.EmailField(blank=True, max_length=254, verbose_name="technical contact's email")),
                 ('technical_contact_phone', models.CharField(blank=True, max_length=30, verbose_name="technical contact's phone")),
-                ('role_uri', models.CharField(blank=True, help_text='The job-function role (http://<domain>/roles/jobrole/<name>/1) or user-system role that grants access.', max_length=300, validators=[indblik.organisations.validators.validate_role_uri], verbose_name='role')),
+                ('role_uri', models.CharField(blank=True, help_text='The job-function role (http://{domain}/roles/jobrole/{name}/1) or user-system role that grants access.', max_length=300, validators=[indblik.organisations.validators.validate_role_uri], verbose_name='role')),
                 ('status', models.CharField(choices=[('onboarding', 'Onboarding'), ('live', 'Live'), ('suspended', 'Suspended')], default='onboarding', editable=False, max_length=12, verbose_name='status')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),

@@ -40,6 +40,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS("\nIndblik demo is starting.\n")
             + f"  Open            {base}/\n"
+            + f"  Sign in         {base}/saml2/login/  (choose a demo person)\n"
             + f"  Administration  {base}/admin/  (user 'admin', password '{password}')\n"
             + f"  Data            {settings.DATA_DIR} (delete it to start over)\n"
             + "  Stop with Ctrl+C.\n"
