@@ -33,7 +33,7 @@ test: check ## lint, type check and the whole test suite (browser tests included
 
 .PHONY: bench
 bench: install ## run the benchmarks (see docs/benchmarks.md)
-	$(VENV)/bin/indblik bench all
+	INDBLIK_MODE=test $(VENV)/bin/indblik bench all --patients 200 --runs 3
 
 .PHONY: lock
 lock: ## refresh requirements.lock from the current .venv

@@ -256,6 +256,10 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # pysaml2's schema loader announces every schema it reads.
         "xmlschema": {"level": "WARNING"},
+        # pysaml2 logs NameIDs at INFO and whole decrypted assertions (a citizen's CPR) at
+        # DEBUG: never below WARNING, whatever INDBLIK_LOG_LEVEL says.
+        "saml2": {"level": "WARNING"},
+        "djangosaml2": {"level": "WARNING"},
     },
 }
 
@@ -324,10 +328,11 @@ if INDBLIK_SAML_ADMIN_CVR and not (
 INDBLIK_SAML_ADMIN_GROUP = env_str("INDBLIK_SAML_ADMIN_GROUP") or "Hospital administrators"
 INDBLIK_SAML_CITIZEN_LOGIN = env_bool("INDBLIK_SAML_CITIZEN_LOGIN", not PRODUCTION)
 
-AUTHENTICATION_BACKENDS = [
-    "indblik.identity.backends.BrokerBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+AUTHENTICATION_BACKENDS = ["indblik.identity.backends.BrokerBackend"]
+if not PRODUCTION:
+    # Password sign-in (the demo's `admin` user) only outside production: there, staff sign in
+    # through the broker with NSIS Substantial like everyone else.
+    AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
 LOGIN_URL = "identity:login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "identity:logged-out"

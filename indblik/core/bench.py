@@ -21,6 +21,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 POSTGRES_ADMIN_URL = os.environ.get("INDBLIK_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 
@@ -157,7 +160,8 @@ def bench_generate(kind: str, patients: int, runs: int) -> Result:
             indblik(["generate", "--patients", str(patients), "--seed", "7"], url)
             elapsed = time.perf_counter() - started
             seconds.append(elapsed)
-            resources = int(indblik(["shell", "-c", _COUNT_RESOURCES], url).stdout.strip() or 0)
+            counted = indblik(["shell", "--no-imports", "-c", _COUNT_RESOURCES], url)
+            resources = int(counted.stdout.split()[-1])
             result.runs.append(resources / elapsed)
     result.notes = {
         "resources": resources,
@@ -184,4 +188,37 @@ def bench_generator(patients: int, runs: int) -> Result:
         count = sum(1 for _ in synth.generate(patients, seed=7))
         result.runs.append(count / (time.perf_counter() - started))
     result.notes = {"resources": count}
+    return result
+
+
+def _module_json(module: str, args: list[str], kind: str) -> dict[str, Any]:
+    """Run a benchmark module that makes its own throw-away test database; return its JSON."""
+    env = {**os.environ, "INDBLIK_MODE": "test", "DJANGO_SETTINGS_MODULE": "indblik.settings_test"}
+    env.pop("DATABASE_URL", None)
+    if kind == "postgres":
+        env["DATABASE_URL"] = f"{POSTGRES_ADMIN_URL}/indblik_bench_{uuid.uuid4().hex[:12]}"
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", module, *args], env=env, check=True, capture_output=True, text=True
+    )
+    return orjson.loads(completed.stdout[completed.stdout.index("{") :])
+
+
+def bench_acs(kind: str, runs: int) -> Result:
+    """Time the SAML assertion consumer service for a valid signed, encrypted response."""
+    data = _module_json("indblik.identity.bench", ["--runs", str(runs)], kind)
+    result = Result("SAML ACS, signed + encrypted response", kind, "ms (median)")
+    result.runs = [data["median_ms"]]
+    result.notes = {"n": data["n"], "p95 ms": data["p95_ms"], "first ms": data["first_ms"]}
+    return result
+
+
+def bench_audit_verify(kind: str, rows: int) -> Result:
+    """Time `indblik audit verify` over ``rows`` synthetic audit events."""
+    data = _module_json("indblik.audit.bench", ["--rows", str(rows), "--processes", "2"], kind)
+    result = Result(f"audit verify, {rows:,} rows", kind, "rows/s")
+    result.runs = [
+        float(data["verify_rows_per_second"]),
+        float(data["one_process_rows_per_second"]),
+    ]
+    result.notes = {"runs": "2 processes, then 1 process"}
     return result

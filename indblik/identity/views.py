@@ -47,6 +47,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from indblik import audit
 from indblik.audit.middleware import unavailable_response
+from indblik.audit.sanitize import clean_text
 from indblik.identity import acceptance, attributes, outstanding, replay, saml, sessions, slo
 from indblik.identity.acceptance import Refusal
 from indblik.identity.audit_actor import actor_for_user
@@ -111,7 +112,8 @@ def refusal_response(
     organisation_cvr: str = "",
 ) -> HttpResponse:
     """Audit a refused sign-in and answer with the refusal page (403, never cached)."""
-    logger.warning("sign-in refused: %s %s", refusal.reason, refusal.detail[:200])
+    # The detail may quote attacker-controlled XML (algorithm URIs): one clean line only.
+    logger.warning("sign-in refused: %s %s", refusal.reason, clean_text(refusal.detail, 200))
     try:
         event = audit.record(
             request,

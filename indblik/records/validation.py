@@ -264,6 +264,12 @@ def validate_resource(resource: Any, *, structural: bool = True) -> list[Problem
         problems.extend(_model_problems(model, rtype, resource))
     if rtype == "Patient":
         problems.extend(_cpr_problems(resource))
+        # The id travels in URLs, references and access logs: it must never be the CPR number.
+        cpr = patient_cpr(resource)
+        if cpr and isinstance(rid, str) and fhir.normalise_cpr(rid) == cpr:
+            problems.append(
+                Problem("Patient.id", "must not be the CPR number (ids appear in URLs)")
+            )
     problems.extend(_status_problems(rtype, resource))
     return _unique(problems)[:MAX_PROBLEMS_PER_RESOURCE]
 

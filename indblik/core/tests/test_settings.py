@@ -108,3 +108,21 @@ def test_a_secret_is_read_from_its_file_but_never_from_both(tmp_path: Path) -> N
         env_secret("S", environ={"S": "x", "S_FILE": str(path)})
     with pytest.raises(ImproperlyConfigured, match="cannot read"):
         env_secret("S", environ={"S_FILE": str(tmp_path / "missing")})
+
+
+def test_production_has_no_password_sign_in(tmp_path: Path) -> None:
+    env = {
+        "INDBLIK_SECRET_KEY": GOOD_SECRET + "abcdefghijklmnop",
+        "INDBLIK_BASE_URL": "https://indblik.example.dk",
+        "DJANGO_SETTINGS_MODULE": "indblik.settings",
+    }
+    code = "from django.conf import settings; print(settings.AUTHENTICATION_BACKENDS)"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("INDBLIK_", "DATABASE_URL"))}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=clean | env | {"INDBLIK_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "['indblik.identity.backends.BrokerBackend']", result.stderr

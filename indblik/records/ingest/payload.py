@@ -31,8 +31,10 @@ _READ_SIZE = 1 << 20
 _SPOOL_IN_MEMORY = 8 << 20
 _BOM = b"\xef\xbb\xbf"
 
-# A JSON string, escapes included (unrolled-loop form: linear time, no backtracking blow-up).
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string, escapes included (unrolled-loop form, no backtracking blow-up). An unclosed
+# string matches to the end of the input: otherwise every later quote would restart a scan to
+# the end, which is quadratic in the input size.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DEPTH_STEP = [0] * 256
 _DEPTH_STEP[ord("[")] = _DEPTH_STEP[ord("{")] = 1

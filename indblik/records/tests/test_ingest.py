@@ -602,3 +602,15 @@ def test_every_ingestion_writes_one_audit_event_with_its_counts() -> None:
         (Outcome.REFUSED, refused.run_id, 0),
     ]
     assert all(e.patient_cpr == "" and CPR not in str(e.details) for e in events)
+
+
+def test_a_patient_whose_id_is_its_cpr_number_is_refused() -> None:
+    resource = patient(CPR, CPR)
+
+    result = ingest_json(resource)
+
+    assert not result.ok
+    assert [str(e) for e in result.errors] == [
+        "entry 0: Patient.id: must not be the CPR number (ids appear in URLs)"
+    ]
+    assert counts() == (0, 0, 0)

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from indblik.core import bench
 
-NAMES = ("ingest", "generate", "generator", "all")
+NAMES = ("ingest", "generate", "generator", "acs", "audit-verify", "all")
 
 
 class Command(BaseCommand):
@@ -39,3 +39,7 @@ class Command(BaseCommand):
                 self.stdout.write(bench.bench_ingest(kind, patients, runs).markdown())
             if name in ("generate", "all"):
                 self.stdout.write(bench.bench_generate(kind, patients, runs).markdown())
+            if name in ("acs", "all"):
+                self.stdout.write(bench.bench_acs(kind, 50 * runs).markdown())
+            if name in ("audit-verify", "all"):
+                self.stdout.write(bench.bench_audit_verify(kind, 200_000).markdown())
