@@ -51,6 +51,11 @@ def test_the_demo_serves_synthetic_citizens_on_loopback(tmp_path: Path) -> None:
             assert "Indblik" in response.read().decode()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as r:
             assert r.status == 200
+        # Sign-in goes to the demo identity provider on this same port (the SAML URLs derive
+        # from the base URL, which the demo sets to where it listens).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/saml2/login/", timeout=10) as r:
+            assert r.url.startswith(f"http://127.0.0.1:{port}/demo-idp/")
+            assert "Mette Holm" in r.read().decode()
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Any
 
@@ -37,6 +38,8 @@ class Command(BaseCommand):
             call_command("generate", patients=patients, seed=1)
         password = self._admin_password()
         base = f"http://127.0.0.1:{port}"
+        if settings.INDBLIK_BASE_URL != base and "INDBLIK_BASE_URL" in os.environ:
+            raise CommandError(f"INDBLIK_BASE_URL is {settings.INDBLIK_BASE_URL}, not {base}: unset it")
         self.stdout.write(
             self.style.SUCCESS("\nIndblik demo is starting.\n")
             + f"  Open            {base}/\n"
@@ -47,6 +50,9 @@ class Command(BaseCommand):
         )
         if no_serve:
             return
+        # SAML entity id, ACS and the demo IdP's endpoints derive from the base URL: it must
+        # name the port the demo really listens on.
+        os.environ["INDBLIK_BASE_URL"] = base
         exec_gunicorn(f"127.0.0.1:{port}", 2)
 
     def _admin_password(self) -> str:
