@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from indblik.audit.actions import Action, Outcome
 from indblik.audit.models import AuditCheckpoint, AuditEvent
+from indblik.core.admin import ReadOnlyAdmin
 
 
 class _EnumFilter(admin.SimpleListFilter):
@@ -41,22 +42,8 @@ class OutcomeFilter(_EnumFilter):
     values = tuple(Outcome)
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    actions = None  # not even "delete selected"
-    show_full_result_count = False  # a COUNT(*) over the whole log on every page is too slow
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(AuditEvent)
-class AuditEventAdmin(_ReadOnlyAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "at",
@@ -81,7 +68,7 @@ class AuditEventAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(_ReadOnlyAdmin):
+class AuditCheckpointAdmin(ReadOnlyAdmin):
     list_display = ["sequence", "created_at", "first_id", "last_id", "row_count", "key_id"]
     exclude = ["manifest"]
     ordering = ["-sequence"]

@@ -12,18 +12,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from indblik.core.admin import ReadOnlyAdmin
 from indblik.records.models import Feed, FeedCredential, IngestionRun, Patient, Resource
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Patient)

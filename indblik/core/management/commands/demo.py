@@ -38,8 +38,9 @@ class Command(BaseCommand):
             call_command("generate", patients=patients, seed=1)
         password = self._admin_password()
         base = f"http://127.0.0.1:{port}"
-        if settings.INDBLIK_BASE_URL != base and "INDBLIK_BASE_URL" in os.environ:
-            raise CommandError(f"INDBLIK_BASE_URL is {settings.INDBLIK_BASE_URL}, not {base}: unset it")
+        configured = settings.INDBLIK_BASE_URL
+        if "INDBLIK_BASE_URL" in os.environ and base != configured:
+            raise CommandError(f"INDBLIK_BASE_URL is {configured}, not {base}: unset it")
         self.stdout.write(
             self.style.SUCCESS("\nIndblik demo is starting.\n")
             + f"  Open            {base}/\n"
