@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 _USER_AGENT = (
@@ -115,14 +113,10 @@ def main(argv: list[str] | None = None) -> None:
 
     django.setup()
     import orjson
-    from django.db import connection
 
-    if connection.vendor == "sqlite":
-        # A file in WAL mode like production, not the in-memory default of test databases.
-        path = Path(tempfile.mkdtemp(prefix="indblik-bench-")) / "bench.sqlite3"
-        connection.settings_dict["TEST"]["NAME"] = str(path)
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    from indblik.core.bench import throwaway_database
+
+    with throwaway_database():
         result = verify_rate(arguments.rows, processes=arguments.processes)
         if arguments.processes > 1:
             # The same rows once more in one process, for comparison.
@@ -130,8 +124,6 @@ def main(argv: list[str] | None = None) -> None:
 
             single = integrity.verify()
             result["one_process_rows_per_second"] = round(single.rows_per_second)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 

@@ -222,3 +222,22 @@ def bench_audit_verify(kind: str, rows: int) -> Result:
     ]
     result.notes = {"runs": "2 processes, then 1 process"}
     return result
+
+
+@contextlib.contextmanager
+def throwaway_database() -> Iterator[None]:
+    """Run the block on a new test database, dropped afterwards (in-process benchmarks).
+
+    On SQLite the database is a file in WAL mode like production, not the in-memory default
+    of test databases; on PostgreSQL it is a new ``test_…`` database beside DATABASE_URL's.
+    """
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        path = Path(tempfile.mkdtemp(prefix="indblik-bench-")) / "bench.sqlite3"
+        connection.settings_dict["TEST"]["NAME"] = str(path)
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        yield
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)

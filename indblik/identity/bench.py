@@ -124,17 +124,11 @@ def main(argv: list[str] | None = None) -> None:
 
     django.setup()
     import orjson
-    from django.db import connection
 
-    if connection.vendor == "sqlite":
-        # A file in WAL mode like production, not the in-memory default of test databases.
-        path = Path(tempfile.mkdtemp(prefix="indblik-bench-")) / "bench.sqlite3"
-        connection.settings_dict["TEST"]["NAME"] = str(path)
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    from indblik.core.bench import throwaway_database
+
+    with throwaway_database():
         result = acs_time(arguments.runs)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
