@@ -23,6 +23,8 @@ from defusedxml import ElementTree as DefusedET
 from django.conf import settings
 from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAME_FORMAT_URI
 
+from indblik.identity.acceptance import Refusal
+
 PERSISTENT_ID = "https://data.gov.dk/model/core/eid/professional/uuid/persistent"
 FULL_NAME = "https://data.gov.dk/model/core/eid/fullName"
 EMAIL = "https://data.gov.dk/model/core/eid/email"
@@ -64,13 +66,8 @@ _CPR = re.compile(r"[0-9]{10}")
 _AUTHORISATION = re.compile(r"[A-Za-z0-9]{1,16}")
 
 
-class AttributeProblem(Exception):
+class AttributeProblem(Refusal):
     """The assertion's attributes cannot be used; ``reason`` is the audited code."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -254,12 +254,10 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
         # planted before the sign-in stays attached to the signed-in person.
         saml_session.cycle_key()
 
-        try:
-            identity = attributes.identity_from(
-                attributes.attribute_values(response.assertion), name_id=accepted.name_id
-            )
-        except attributes.AttributeProblem as problem:
-            raise Refusal(problem.reason, problem.detail) from None
+        # An AttributeProblem is a Refusal: it reaches the same refusal page.
+        identity = attributes.identity_from(
+            attributes.attribute_values(response.assertion), name_id=accepted.name_id
+        )
         return self._sign_in(request, identity, response, pending.next_url)
 
     def _sign_in(
