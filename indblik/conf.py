@@ -7,9 +7,11 @@ misconfigured server refuses to start instead of running with a surprising defau
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -78,6 +80,20 @@ def env_list(name: str, *, environ: Mapping[str, str] | None = None) -> list[str
     """Return a comma-separated list with empty items dropped."""
     value = env_str(name, environ=environ) or ""
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_json_object(name: str, *, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return a JSON object (``{}`` when unset)."""
+    value = env_str(name, environ=environ)
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: not valid JSON ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise ImproperlyConfigured(f"{name}: must be a JSON object")
+    return parsed
 
 
 def env_networks(

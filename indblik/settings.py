@@ -19,6 +19,7 @@ from indblik.conf import (
     env_bool,
     env_choice,
     env_int,
+    env_json_object,
     env_list,
     env_networks,
     env_secret,
@@ -95,6 +96,14 @@ if INDBLIK_RECORD_SOURCE != "local":
     # Live reads from a FHIR server are not built yet (issue 8): refuse rather than pretend.
     raise ImproperlyConfigured("INDBLIK_RECORD_SOURCE: only 'local' is supported in this version")
 
+# --- access policy ------------------------------------------------------------------------
+# Per organisation type overrides of the access policy's defaults (indblik.access.policy), as
+# a JSON object, e.g. {"municipality": {"care_event_days": 14}}.
+INDBLIK_ACCESS_POLICY = env_json_object("INDBLIK_ACCESS_POLICY")
+# Note/document types (``system|code`` of the resource's code or type) that, like resources
+# labelled R or V, are never shown to external users.
+INDBLIK_RESTRICTED_TYPES = env_list("INDBLIK_RESTRICTED_TYPES")
+
 # --- ingestion limits -------------------------------------------------------------------
 INDBLIK_INGEST_MAX_BYTES = env_int(
     "INDBLIK_INGEST_MAX_BYTES", 64 * 1024 * 1024, minimum=1024, maximum=2**34
@@ -117,6 +126,7 @@ INSTALLED_APPS = [
     "indblik.audit",
     "indblik.organisations",
     "indblik.identity",
+    "indblik.access",
     "djangosaml2",
 ]
 

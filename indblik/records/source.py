@@ -50,6 +50,9 @@ class SectionQuery:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     upcoming: bool = False  # appointments: from now on, soonest first
+    # Resources labelled restricted (meta.security R or V) are never shown to external users;
+    # only the access policy reads them (a citizen's blocks).
+    include_restricted: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,10 @@ class LocalStore:
         rows = Resource.objects.filter(
             patient_id=int(patient.key), section=query.section, deleted=False
         )
+        if not query.include_restricted:
+            rows = rows.filter(restricted=False)
+            if settings.INDBLIK_RESTRICTED_TYPES:
+                rows = rows.exclude(code__in=settings.INDBLIK_RESTRICTED_TYPES)
         now = dt.datetime.now(dt.UTC)
         if query.upcoming:
             rows = rows.filter(date__gte=now).order_by("date", "id")
@@ -136,7 +143,10 @@ class LocalStore:
 
     def _demographics(self, patient: PatientRecord, query: SectionQuery) -> SectionResult:
         related = Resource.objects.filter(
-            patient_id=int(patient.key), section=Section.DEMOGRAPHICS, deleted=False
+            patient_id=int(patient.key),
+            section=Section.DEMOGRAPHICS,
+            deleted=False,
+            restricted=False,
         ).values_list("body", flat=True)[: query.limit]
         resources = (patient.resource, *(orjson.loads(body) for body in related))
         return SectionResult(Section.DEMOGRAPHICS, resources)

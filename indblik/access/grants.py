@@ -1,0 +1,169 @@
+"""Patient-scoped grants: opened after an allowing decision, re-checked on every request.
+
+The chart calls :func:`active_grant` with the handle from its URL. Anything wrong — a handle
+of another user or another session, an expired or revoked grant, a user who lost the role, an
+organisation no longer live, a citizen who has since blocked the organisation or died — is a
+404 (:class:`django.http.Http404`), the same answer as for a handle that never existed, so no
+URL edit or handle swap tells anyone anything. Denials of an existing grant are audited and
+revoke the grant.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+
+from indblik import audit
+from indblik.access import policy
+from indblik.access.models import Grant, ReviewAlert
+from indblik.organisations.models import Organisation
+from indblik.records.source import PatientRecord, RecordSource, source
+
+logger = logging.getLogger("indblik.access")
+
+HANDLE_BYTES = 24  # 32 URL-safe characters: unguessable, and short enough for a URL
+
+
+@dataclass(frozen=True)
+class ActiveGrant:
+    """A grant that holds for this request, with the patient as the source has them now."""
+
+    grant: Grant
+    organisation: Organisation
+    patient: PatientRecord
+    record_source: RecordSource
+
+    @property
+    def handle(self) -> str:
+        return self.grant.handle
+
+    @property
+    def expires_at(self) -> Any:
+        return self.grant.expires_at
+
+    @property
+    def purpose(self) -> str:
+        return self.grant.purpose
+
+
+def open_grant(
+    request: HttpRequest,
+    *,
+    organisation: Organisation,
+    patient: PatientRecord,
+    decision: policy.Decision,
+    reason: str = "",
+    launch_jti: str = "",
+) -> Grant:
+    """Create the grant for an allowing decision (and its review alerts), bound to this session.
+
+    The caller has audited the decision. The session must exist (the user is signed in).
+    """
+    if not decision.allowed or decision.expires_at is None:
+        raise ValueError("a grant needs an allowing decision")
+    user = request.user
+    if not user.is_authenticated:
+        raise ValueError("a grant needs a signed-in user")
+    session_key = request.session.session_key
+    if not session_key:
+        request.session.save()
+        session_key = request.session.session_key
+    with transaction.atomic():
+        grant = Grant.objects.create(
+            handle=secrets.token_urlsafe(HANDLE_BYTES),
+            user=user,
+            session_key=session_key or "",
+            organisation=organisation,
+            patient_cpr=patient.cpr,
+            patient_key=patient.key,
+            purpose=decision.purpose,
+            reason=reason.strip()[: policy.MAX_REASON],
+            emergency_override=decision.emergency_override,
+            decision_reasons=list(decision.reasons),
+            launch_jti=launch_jti[:200],
+            expires_at=decision.expires_at,
+        )
+        for kind in decision.alerts:
+            ReviewAlert.objects.create(
+                kind=kind,
+                grant=grant,
+                organisation=organisation,
+                user=user,
+                reason=grant.reason,
+            )
+    return grant
+
+
+def active_grant(request: HttpRequest, handle: str) -> ActiveGrant:
+    """Return the grant named by ``handle`` if it holds for this request; else raise Http404."""
+    user = request.user
+    session_key = getattr(request, "session", None) and request.session.session_key
+    if not user.is_authenticated or not session_key or not _plausible(handle):
+        raise Http404
+    grant = (
+        Grant.objects.filter(handle=handle, user_id=user.pk, session_key=session_key)
+        .select_related("organisation")
+        .first()
+    )
+    if grant is None:
+        _audit_denial(request, None, "grant-unknown")
+        raise Http404
+    if grant.revoked_at is not None:
+        _audit_denial(request, grant, "grant-revoked")
+        raise Http404
+    if grant.expires_at <= timezone.now():
+        _revoke(request, grant, "grant-expired")
+    # The organisation the request acts for (set by NetworkAllowlistMiddleware, which has
+    # already refused a non-live organisation or an address outside its networks).
+    organisation = getattr(request, "indblik_organisation", None)
+    if organisation is None or organisation.pk != grant.organisation_id:
+        _revoke(request, grant, "organisation-mismatch")
+    problem = policy.user_may_act_for(user, organisation)
+    if problem:
+        _revoke(request, grant, problem)
+    reader = source()
+    patient = reader.find_patient(grant.patient_cpr)
+    if patient is None:
+        _revoke(request, grant, "patient-unknown")
+    if patient.deceased:
+        _revoke(request, grant, "patient-deceased")
+    if not grant.emergency_override and policy.blocks(patient, organisation, record_source=reader):
+        _revoke(request, grant, "blocked")
+    return ActiveGrant(grant, organisation, patient, reader)
+
+
+def _plausible(handle: str) -> bool:
+    return 16 <= len(handle) <= 64 and all(c.isalnum() or c in "-_" for c in handle)
+
+
+def _revoke(request: HttpRequest, grant: Grant, reason: str) -> None:
+    """End ``grant`` for good, audit why, and answer 404 (raises)."""
+    Grant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason
+    )
+    _audit_denial(request, grant, reason)
+    raise Http404
+
+
+def _audit_denial(request: HttpRequest, grant: Grant | None, reason: str) -> None:
+    """Audit a refused chart request; the refusal stands even if the audit write fails."""
+    try:
+        audit.record(
+            request,
+            audit.Action.ACCESS_DENIED,
+            outcome=audit.Outcome.REFUSED,
+            patient_cpr=grant.patient_cpr if grant else "",
+            purpose=grant.purpose if grant else "",
+            decision_reasons=[f"deny:{reason}"],
+            organisation_cvr=grant.organisation.cvr if grant else "",
+            organisation_name=grant.organisation.name if grant else "",
+            details={"stage": "chart"},
+        )
+    except audit.AuditWriteError:
+        logger.error("a refused chart request (%s) could not be audited", reason)

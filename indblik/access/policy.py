@@ -1,0 +1,345 @@
+"""The access policy: the only place that decides whether a user may see a citizen's record.
+
+There is no national register of treatment relationships, so Indblik combines evidence per
+organisation type (ARCHITECTURE.md, "Access policy"):
+
+- contextual: the organisation's care system asserted, in a signed launch token, that the
+  citizen is open in it (always required);
+- residence: the citizen lives in the municipality (the address's municipality code);
+- care event: the hospital sent a notification, discharge, referral or appointment that
+  references the organisation (SOR or CVR) within N days;
+- emergency: the organisation type allows emergency access and the user gave a reason; the
+  grant is short and always raises a review alert.
+
+A citizen's block (FHIR Consent with a ``deny`` provision, for all external organisations or
+for one) wins over everything except an emergency override where the type allows it.
+Deceased and unknown citizens are refused like any other refusal (no existence leak).
+
+The defaults below can be changed per type with ``INDBLIK_ACCESS_POLICY`` (JSON), e.g.
+``{"municipality": {"care_event_days": 14}}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+from indblik.organisations.models import Organisation, OrganisationType
+from indblik.records import fhir
+from indblik.records.sections import Section
+from indblik.records.source import PatientRecord, RecordSource, SectionQuery, source
+
+PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+
+
+@dataclass(frozen=True)
+class TypePolicy:
+    """What counts as a treatment relationship for one organisation type."""
+
+    residence: bool  # living in the municipality is evidence (municipalities only)
+    care_event_days: int  # a care event referencing the organisation this recent is evidence
+    grant_minutes: int  # how long a treatment grant lasts
+    emergency: bool  # emergency access (reason required, review alert) is allowed
+    emergency_only: bool  # every lookup is an emergency lookup (the 1813 line)
+    emergency_grant_minutes: int
+    block_override: bool  # an emergency may override a citizen's block (alert raised)
+
+
+DEFAULTS: dict[str, TypePolicy] = {
+    OrganisationType.MUNICIPALITY: TypePolicy(
+        residence=True,
+        care_event_days=30,
+        grant_minutes=240,
+        emergency=False,
+        emergency_only=False,
+        emergency_grant_minutes=120,
+        block_override=False,
+    ),
+    OrganisationType.NEAR_CLINIC: TypePolicy(
+        residence=False,
+        care_event_days=90,
+        grant_minutes=240,
+        emergency=False,
+        emergency_only=False,
+        emergency_grant_minutes=120,
+        block_override=False,
+    ),
+    OrganisationType.HOSPICE: TypePolicy(
+        residence=False,
+        care_event_days=90,
+        grant_minutes=480,
+        emergency=False,
+        emergency_only=False,
+        emergency_grant_minutes=120,
+        block_override=False,
+    ),
+    OrganisationType.SOCIAL_SERVICES: TypePolicy(
+        residence=False,
+        care_event_days=30,
+        grant_minutes=240,
+        emergency=False,
+        emergency_only=False,
+        emergency_grant_minutes=120,
+        block_override=False,
+    ),
+    OrganisationType.EMERGENCY_LINE: TypePolicy(
+        residence=False,
+        care_event_days=0,
+        grant_minutes=120,
+        emergency=True,
+        emergency_only=True,
+        emergency_grant_minutes=120,
+        block_override=True,
+    ),
+}
+
+EMERGENCY = "emergency"
+TREATMENT = "treatment"
+PURPOSES = (TREATMENT, EMERGENCY)
+MAX_REASON = 500
+
+
+class Alert:
+    """Kinds of review alert a decision raises (values of ``ReviewAlert.Kind``)."""
+
+    EMERGENCY = "emergency"
+    BLOCK_OVERRIDE = "block-override"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer of :func:`decide`: allowed or not, why, and until when."""
+
+    allowed: bool
+    reasons: tuple[str, ...]
+    expires_at: dt.datetime | None = None
+    purpose: str = TREATMENT
+    emergency_override: bool = False
+    alerts: tuple[str, ...] = ()
+
+    @property
+    def refusal(self) -> str:
+        """The first ``deny:`` reason (what the refusal is about), or ``""`` if allowed."""
+        for reason in self.reasons:
+            if reason.startswith("deny:"):
+                return reason.removeprefix("deny:")
+        return ""
+
+
+def policy_for(org_type: str) -> TypePolicy:
+    """Return the policy of an organisation type, with ``INDBLIK_ACCESS_POLICY`` applied."""
+    return policies()[org_type]
+
+
+def policies() -> dict[str, TypePolicy]:
+    """Return every type's policy (defaults overridden by settings); raise on bad settings."""
+    overrides: Mapping[str, Any] = getattr(settings, "INDBLIK_ACCESS_POLICY", None) or {}
+    if not isinstance(overrides, Mapping):
+        raise ImproperlyConfigured("INDBLIK_ACCESS_POLICY must be a JSON object")
+    result = dict(DEFAULTS)
+    fields = {f.name: f.type for f in dataclasses.fields(TypePolicy)}
+    for org_type, changes in overrides.items():
+        if org_type not in result:
+            raise ImproperlyConfigured(
+                f"INDBLIK_ACCESS_POLICY: unknown organisation type {org_type!r}"
+            )
+        if not isinstance(changes, Mapping):
+            raise ImproperlyConfigured(f"INDBLIK_ACCESS_POLICY[{org_type!r}] must be an object")
+        for name, value in changes.items():
+            if name not in fields:
+                raise ImproperlyConfigured(f"INDBLIK_ACCESS_POLICY: unknown setting {name!r}")
+            wanted = bool if fields[name] in (bool, "bool") else int
+            if type(value) is not wanted or (wanted is int and value < 0):
+                raise ImproperlyConfigured(
+                    f"INDBLIK_ACCESS_POLICY[{org_type!r}][{name!r}] must be a "
+                    f"{'boolean' if wanted is bool else 'non-negative integer'}"
+                )
+        result[org_type] = dataclasses.replace(result[org_type], **changes)
+    return result
+
+
+def organisation_keys(org: Organisation) -> list[str]:
+    """The keys a care event may reference the organisation by (``cvr:…``, ``sor:…``)."""
+    keys = [f"cvr:{org.cvr}"]
+    if org.sor_code:
+        keys.append(f"sor:{org.sor_code}")
+    return keys
+
+
+def user_may_act_for(user: Any, org: Organisation) -> str:
+    """Return ``""`` if the user may use Indblik for ``org`` now, else the refusal reason."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return "user-inactive"
+    if not org.is_live:
+        return "organisation-not-live"
+    if getattr(user, "organisation_cvr", "") != org.cvr:
+        return "organisation-mismatch"
+    if not org.role_uri or not user.holds(org.role_uri):
+        return "role-missing"
+    return ""
+
+
+def blocks(
+    patient: PatientRecord,
+    org: Organisation,
+    *,
+    record_source: RecordSource | None = None,
+    now: dt.datetime | None = None,
+) -> list[str]:
+    """Return the ids of the citizen's active blocks that cover ``org`` (empty: none)."""
+    reader = record_source or source()
+    result = reader.section(
+        patient, SectionQuery(Section.CONSENTS, limit=100, include_restricted=True)
+    )
+    moment = now or timezone.now()
+    return [
+        str(consent.get("id", "?"))
+        for consent in result.resources
+        if consent.get("resourceType") == "Consent" and blocks_organisation(consent, org, moment)
+    ]
+
+
+def blocks_organisation(consent: Mapping[str, Any], org: Organisation, now: dt.datetime) -> bool:
+    """Tell whether an active deny Consent covers this organisation at ``now``."""
+    if consent.get("status") != "active":
+        return False
+    provision = consent.get("provision")
+    if not isinstance(provision, Mapping) or provision.get("type") != "deny":
+        return False
+    period = provision.get("period")
+    if isinstance(period, Mapping):
+        start = fhir.parse_datetime(period.get("start"))
+        end = fhir.parse_datetime(period.get("end"))
+        if (start and start > now) or (end and end <= now):
+            return False
+    actors = provision.get("actor")
+    if not actors:
+        return True  # deny for every external organisation
+    wanted = {("cvr", org.cvr)} | ({("sor", org.sor_code)} if org.sor_code else set())
+    for actor in actors if isinstance(actors, list) else ():
+        reference = actor.get("reference") if isinstance(actor, Mapping) else None
+        identifier = reference.get("identifier") if isinstance(reference, Mapping) else None
+        if not isinstance(identifier, Mapping):
+            continue
+        system, value = identifier.get("system"), str(identifier.get("value", ""))
+        if system in fhir.CVR_SYSTEMS and ("cvr", value) in wanted:
+            return True
+        if system == fhir.SOR_SYSTEM and ("sor", value) in wanted:
+            return True
+    return False
+
+
+def decide(
+    user: Any,
+    organisation: Organisation,
+    patient: PatientRecord | None,
+    purpose: str = TREATMENT,
+    *,
+    reason: str = "",
+    contextual: bool = False,
+    record_source: RecordSource | None = None,
+    now: dt.datetime | None = None,
+) -> Decision:
+    """Decide whether ``user`` of ``organisation`` may see ``patient`` now, and why.
+
+    ``contextual`` is True when a verified launch token from the organisation's care system
+    names this patient. The caller audits the decision (allow or deny) with its reasons.
+    """
+    moment = now or timezone.now()
+    reasons: list[str] = []
+
+    def deny(why: str) -> Decision:
+        return Decision(False, (*reasons, f"deny:{why}"), purpose=purpose)
+
+    problem = user_may_act_for(user, organisation)
+    if problem:
+        return deny(problem)
+    rules = policy_for(organisation.type)
+    reasons.append(f"type:{organisation.type}")
+    if purpose not in PURPOSES:
+        return deny("purpose-unknown")
+    if rules.emergency_only:
+        purpose = EMERGENCY
+    reason = reason.strip()
+    if purpose == EMERGENCY:
+        if not rules.emergency:
+            return deny("emergency-not-allowed")
+        if not reason:
+            return deny("reason-missing")
+    if not contextual:
+        return deny("no-launch-context")
+    reasons.append("contextual:launch-token")
+    if patient is None:
+        return deny("patient-unknown")
+    if patient.deceased:
+        return deny("patient-deceased")
+
+    reader = record_source or source()
+    alerts: list[str] = []
+    override = False
+    blocking = blocks(patient, organisation, record_source=reader, now=moment)
+    if blocking:
+        reasons.extend(f"block:Consent/{consent_id}" for consent_id in blocking)
+        if purpose == EMERGENCY and rules.block_override:
+            override = True
+            alerts.append(Alert.BLOCK_OVERRIDE)
+            reasons.append("override:emergency")
+        else:
+            return deny("blocked")
+
+    if purpose == EMERGENCY:
+        reasons.append("emergency:reason-given")
+        alerts.insert(0, Alert.EMERGENCY)
+        minutes = rules.emergency_grant_minutes
+    else:
+        evidence = _relationship(patient, organisation, rules, reader, moment)
+        if not evidence:
+            return deny("no-treatment-relationship")
+        reasons.extend(evidence)
+        minutes = rules.grant_minutes
+    return Decision(
+        True,
+        tuple(reasons),
+        expires_at=moment + dt.timedelta(minutes=minutes),
+        purpose=purpose,
+        emergency_override=override,
+        alerts=tuple(alerts),
+    )
+
+
+def _relationship(
+    patient: PatientRecord,
+    org: Organisation,
+    rules: TypePolicy,
+    reader: RecordSource,
+    now: dt.datetime,
+) -> list[str]:
+    """Return the evidence of a treatment relationship beyond the launch token (may be empty)."""
+    evidence: list[str] = []
+    if (
+        rules.residence
+        and org.municipality_code
+        and patient.municipality_code == org.municipality_code
+    ):
+        evidence.append(f"residence:{org.municipality_code}")
+    if rules.care_event_days > 0 and not evidence:
+        since = now - dt.timedelta(days=rules.care_event_days)
+        events = reader.care_events(patient, organisation_keys(org), since)
+        evidence.extend(_event_reason(event) for event in events[:3])
+    return evidence
+
+
+def _event_reason(event: Mapping[str, Any]) -> str:
+    return f"care-event:{event.get('resourceType', '?')}/{event.get('id', '?')}"
+
+
+def refusal_reasons(reasons: Iterable[str]) -> list[str]:
+    """The ``deny:`` reasons among ``reasons`` (for pages and tests)."""
+    return [reason.removeprefix("deny:") for reason in reasons if reason.startswith("deny:")]
