@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "indblik.organisations",
     "indblik.identity",
     "indblik.access",
+    "indblik.chart",
     "djangosaml2",
 ]
 
@@ -253,6 +254,16 @@ INDBLIK_AUDIT_PUBLIC_KEYS = env_list("INDBLIK_AUDIT_PUBLIC_KEYS")
 # A checkpoint seals only rows older than this, so no slow transaction can still add to them.
 INDBLIK_AUDIT_CHECKPOINT_MARGIN_SECONDS = env_int(
     "INDBLIK_AUDIT_CHECKPOINT_MARGIN_SECONDS", 60, minimum=5, maximum=86400
+)
+
+# --- launch tokens (issue 5; owned by indblik/access, see indblik/access/tokens.py) ----------
+# Private EC P-256 JWK (or JWK Set, for rotation) that decrypts the care systems' launch
+# tokens: required in production (`indblik check --deploy`, /readyz), generated into DATA_DIR
+# in demo/test. Plain signed (unencrypted) tokens are accepted only when encryption is off.
+INDBLIK_LAUNCH_KEY_FILE = env_str("INDBLIK_LAUNCH_KEY_FILE") or ""
+INDBLIK_LAUNCH_REQUIRE_ENCRYPTION = env_bool("INDBLIK_LAUNCH_REQUIRE_ENCRYPTION", True)
+INDBLIK_LAUNCH_CLOCK_SKEW_SECONDS = env_int(
+    "INDBLIK_LAUNCH_CLOCK_SKEW_SECONDS", 30, minimum=0, maximum=120
 )
 
 # --- logging ------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ urlpatterns = [
     path("saml2/", include("indblik.identity.urls")),
     path("scim/v2/", include("indblik.identity.scim_urls")),
     path("fhir/r4/", include("indblik.records.urls")),
+    path("chart/", include("indblik.chart.urls")),
+    path("", include("indblik.access.urls")),
 ]
 if not settings.PRODUCTION:  # the demo IdP (its views answer 404 unless INDBLIK_SAML_DEMO_IDP)
     urlpatterns.append(path("demo-idp/", include("indblik.identity.demo_idp.urls")))
+    urlpatterns.append(path("demo-eoj/", include("indblik.access.demo_eoj_urls")))

@@ -30,7 +30,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: the database answers and its schema is migrated."""
+    """Readiness: the database answers, its schema is migrated, the launch key is usable."""
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -38,6 +38,10 @@ def readyz(request: HttpRequest) -> HttpResponse:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
+    # Without the launch key no care-system link can be opened (production has no generated one).
+    from indblik.access.launch_keys import configuration_problems
+
+    checks["launch_key"] = "error: not usable" if configuration_problems() else "ok"
     ready = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503

@@ -3,7 +3,9 @@
 #
 #   scripts/bootstrap.sh [runtime|test]
 #
-# runtime: python3-venv and xmlsec1 (SAML signatures). test: also Chromium (browser tests).
+# runtime: python3-venv and xmlsec1 (SAML signatures). test: also Chromium (browser tests) and
+# Node.js with npm, which installs axe-core (the accessibility check the browser tests inject)
+# from package-lock.json.
 # As root, missing packages are installed with apt-get; otherwise the exact command is printed
 # and the script stops. Python packages come pinned from requirements.lock.
 set -euo pipefail
@@ -13,6 +15,11 @@ profile=${1:-runtime}
 packages=(python3 python3-venv python3-dev xmlsec1 gcc)
 if [ "$profile" = test ]; then
   packages+=(chromium fonts-dejavu-core)
+  # Node.js and npm may come from elsewhere (e.g. NodeSource's nodejs, which carries npm and
+  # conflicts with Debian's npm package): only ask for Debian's when there is no npm at all.
+  if ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+  fi
 fi
 
 missing=()
@@ -44,4 +51,9 @@ if [ ! -f "$stamp" ]; then
     -c requirements.lock -e ".[dev]"
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+
+if [ "$profile" = test ] && [ ! -d node_modules/axe-core ]; then
+  # Test-only JavaScript tools, exactly as locked; no install scripts run.
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 fi

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
 
@@ -6,3 +7,9 @@ class AccessConfig(AppConfig):
     name = "indblik.access"
     label = "access"
     verbose_name = _("Access")
+
+    def ready(self) -> None:
+        from indblik.access import launch_keys
+
+        # ``indblik check --deploy``: a production server without a usable launch key.
+        checks.register(launch_keys.check_launch_key, checks.Tags.security, deploy=True)

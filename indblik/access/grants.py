@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import transaction
 from django.http import Http404, HttpRequest
@@ -142,7 +142,7 @@ def _plausible(handle: str) -> bool:
     return 16 <= len(handle) <= 64 and all(c.isalnum() or c in "-_" for c in handle)
 
 
-def _revoke(request: HttpRequest, grant: Grant, reason: str) -> None:
+def _revoke(request: HttpRequest, grant: Grant, reason: str) -> NoReturn:
     """End ``grant`` for good, audit why, and answer 404 (raises)."""
     Grant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason

@@ -96,3 +96,27 @@ class ReviewAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.raised_at:%Y-%m-%d %H:%M}"
+
+
+class LaunchNonce(models.Model):
+    """A launch token's ``jti`` already used: a second token with it is a replay.
+
+    One row per accepted token, shared by every worker through the database; the unique
+    constraint makes "insert or fail" atomic. Rows are kept until the token could no longer
+    pass the expiry check (``exp`` plus the clock skew) and are then purged.
+    """
+
+    jti = models.CharField(max_length=200)
+    organisation_cvr = models.CharField(max_length=8)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("launch nonce")
+        verbose_name_plural = _("launch nonces")
+        constraints = [
+            # Per organisation: one care system cannot use up another's jti values.
+            models.UniqueConstraint(fields=["organisation_cvr", "jti"], name="launch_nonce_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"launch nonce {self.pk} of {self.organisation_cvr}"

@@ -42,8 +42,10 @@ class Granted:
         return f"/chart/{self.grant.handle}/" + (f"{section}/" if section else "")
 
 
-def professional(organisation: Organisation, **fields: Any) -> User:
-    """Create a broker user of ``organisation`` holding its role."""
+def professional(
+    organisation: Organisation, *, rules_acknowledged: bool = True, **fields: Any
+) -> User:
+    """Create a broker user of ``organisation`` holding its role (rules of use accepted)."""
     persistent_id = (
         f"https://data.gov.dk/model/core/eid/professional/uuid/persistent/{uuid.uuid4()}"
     )
@@ -59,7 +61,12 @@ def professional(organisation: Organisation, **fields: Any) -> User:
         "loa": "Substantial",
     }
     defaults.update(fields)
-    return User.objects.create(**defaults)
+    user = User.objects.create(**defaults)
+    if rules_acknowledged:
+        from indblik.chart import rules
+
+        rules.acknowledge(user)
+    return user
 
 
 def grant_client(
@@ -76,7 +83,8 @@ def grant_client(
     organisation = Organisation.objects.get(cvr=cvr)
     client = client or Client()
     user = user or professional(organisation)
-    client.force_login(user)
+    if client.session.get("_auth_user_id") != str(user.pk):
+        client.force_login(user)  # a new session: earlier grants of this client end with it
     session_key = client.session.session_key
     assert session_key
     grant = Grant.objects.create(

@@ -96,7 +96,7 @@ def codings(concepts: Any) -> set[tuple[str, str]]:
     for concept in concepts or ():
         if not isinstance(concept, dict):
             continue
-        for coding in concept.get("coding") or ():
+        for coding in _items(concept.get("coding")):
             if isinstance(coding, dict) and coding.get("code"):
                 pairs.add((str(coding.get("system", "")), str(coding["code"])))
     return pairs
@@ -108,7 +108,7 @@ def first_code(concept: Any) -> str:
         concept = concept[0] if concept else None
     if not isinstance(concept, dict):
         return ""
-    for coding in concept.get("coding") or ():
+    for coding in _items(concept.get("coding")):
         if isinstance(coding, dict) and coding.get("code"):
             return f"{coding.get('system', '')}|{coding['code']}"
     return ""
@@ -239,3 +239,8 @@ def normalise_cpr(value: str) -> str | None:
 def mask_cpr(cpr: str) -> str:
     """Return the CPR as shown outside the demographics page: birth date only."""
     return f"{cpr[:6]}-xxxx" if len(cpr) == 10 else "xxxxxx-xxxx"
+
+
+def _items(value: Any) -> list[Any]:
+    """A FHIR array as a list; anything else (a number, a dict, None) as an empty list."""
+    return value if isinstance(value, list) else []

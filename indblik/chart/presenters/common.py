@@ -10,6 +10,7 @@ import base64
 import binascii
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -85,7 +86,7 @@ def concept_text(concept: Any) -> str:
     text = concept.get("text")
     if isinstance(text, str) and text.strip():
         return text.strip()
-    for coding in concept.get("coding") or ():
+    for coding in _items(concept.get("coding")):
         if isinstance(coding, Mapping):
             for key in ("display", "code"):
                 value = coding.get(key)
@@ -152,7 +153,7 @@ def status_code(resource: Mapping[str, Any]) -> str:
     path = fhir.STATUS_PATHS.get(str(resource.get("resourceType", "")), "status")
     value = resource.get(path)
     if isinstance(value, Mapping):
-        for coding in value.get("coding") or ():
+        for coding in _items(value.get("coding")):
             if isinstance(coding, Mapping) and coding.get("code"):
                 return str(coding["code"])
         return ""
@@ -280,3 +281,315 @@ def number_text(value: float | int) -> str:
     """A number with a Danish decimal comma and no float noise (``7.9`` → ``7,9``)."""
     text = f"{value:.6g}" if isinstance(value, float) else str(value)
     return text.replace(".", ",")
+
+
+# --- Added for the chart pages (documents, long text, paging) ---------------------------------
+
+# What the document endpoint will ever serve with its own content type; anything else is
+# offered as an opaque download.
+INLINE_CONTENT_TYPES = frozenset(
+    {"application/pdf", "image/png", "image/jpeg", "image/gif", "text/plain"}
+)
+
+
+@dataclass(frozen=True)
+class DocumentLink:
+    """One attachment of a resource, as a link to the chart's document endpoint.
+
+    Templates build the URL with ``{% url 'chart:document' handle link.resource_id %}`` and
+    append ``?{{ link.query }}`` (it names the part and the resource's date, so the endpoint
+    finds the resource with one small indexed read).
+    """
+
+    resource_id: str
+    part: int
+    title: str
+    content_type: str
+    size: int | None
+    query: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.content_type == "application/pdf"
+
+    @property
+    def kind(self) -> str:
+        """A short human name of the format: ``PDF``, ``JPEG``, ``Tekst`` …"""
+        if self.content_type == "text/plain":
+            return str(_("Text"))
+        if "/" in self.content_type:
+            return self.content_type.split("/", 1)[1].upper()
+        return str(_("File"))
+
+    @property
+    def size_text(self) -> str:
+        return size_text(self.size)
+
+
+def media_type(value: Any) -> str:
+    """The bare, lower-case media type of a contentType (``text/plain; charset=utf-8`` → …)."""
+    if not isinstance(value, str):
+        return ""
+    return value.split(";", 1)[0].strip().lower()
+
+
+def attachments(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The attachments of a DocumentReference, Media, DiagnosticReport or Communication."""
+    rtype = resource.get("resourceType")
+    found: list[Any] = []
+    if rtype == "DocumentReference":
+        found = [
+            item.get("attachment")
+            for item in resource.get("content") or ()
+            if isinstance(item, Mapping)
+        ]
+    elif rtype == "Media":
+        found = [resource.get("content")]
+    elif rtype == "DiagnosticReport":
+        found = list(resource.get("presentedForm") or ())
+    elif rtype == "Communication":
+        found = [
+            item.get("contentAttachment")
+            for item in resource.get("payload") or ()
+            if isinstance(item, Mapping)
+        ]
+    return [item for item in found if isinstance(item, Mapping)]
+
+
+def attachment_size(attachment: Mapping[str, Any]) -> int | None:
+    """The attachment's size in bytes: its ``size``, else what its base64 data decodes to."""
+    size = attachment.get("size")
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        return size
+    data = attachment.get("data")
+    if isinstance(data, str):
+        return len(data) * 3 // 4 - data[-2:].count("=")
+    return None
+
+
+def size_text(size: int | None) -> str:
+    """``1,2 MB``, ``830 kB``, ``120 B`` (Danish decimal comma)."""
+    if size is None:
+        return ""
+    if size >= 1_000_000:
+        return f"{number_text(round(size / 1_000_000, 1))} MB"
+    if size >= 1_000:
+        return f"{round(size / 1_000)} kB"
+    return f"{size} B"
+
+
+def document_links(resource: Mapping[str, Any]) -> list[DocumentLink]:
+    """Links to every attachment of ``resource`` that holds data or a Binary reference."""
+    from urllib.parse import urlencode
+
+    resource_id = resource.get("id")
+    if not isinstance(resource_id, str) or not resource_id:
+        return []
+    moment = fhir.clinical_date(dict(resource))
+    links = []
+    for part, attachment in enumerate(attachments(resource)):
+        if not isinstance(attachment.get("data"), str) and not binary_reference(attachment):
+            continue
+        params = {"part": str(part)}
+        if moment is not None:
+            params["at"] = moment.isoformat()
+        title = attachment.get("title")
+        links.append(
+            DocumentLink(
+                resource_id=resource_id,
+                part=part,
+                title=title.strip() if isinstance(title, str) and title.strip() else "",
+                content_type=media_type(attachment.get("contentType")),
+                size=attachment_size(attachment),
+                query=urlencode(params),
+            )
+        )
+    return links
+
+
+def binary_reference(attachment: Mapping[str, Any]) -> str:
+    """``Binary/<id>`` when the attachment's url points at a Binary in this record, else ''.
+
+    Absolute URLs are never followed: the document endpoint must not fetch from elsewhere.
+    """
+    url = attachment.get("url")
+    if not isinstance(url, str):
+        return ""
+    parts = url.strip().split("/")
+    if len(parts) == 2 and parts[0] == "Binary" and parts[1] and parts[1].isascii():
+        ok = all(char.isalnum() or char in "-." for char in parts[1])
+        return url.strip() if ok and len(parts[1]) <= 64 else ""
+    return ""
+
+
+def narrative_text(value: Any) -> str:
+    """The plain text of a FHIR narrative ``div`` (XHTML): tags dropped, entities decoded.
+
+    The result is text, to be escaped by the template like any other string; the narrative's
+    markup never reaches the page.
+    """
+    if not isinstance(value, str) or not value:
+        return ""
+    from html.parser import HTMLParser
+
+    class _Text(HTMLParser):
+        BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
+        SKIP = frozenset({"script", "style"})
+
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+            self.skipping = 0
+
+        def handle_starttag(self, tag: str, attrs: Any) -> None:
+            if tag in self.SKIP:
+                self.skipping += 1
+            elif tag in self.BREAKS:
+                self.parts.append("\n")
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in self.SKIP:
+                self.skipping = max(0, self.skipping - 1)
+            elif tag in self.BREAKS:
+                self.parts.append("\n")
+
+        def handle_data(self, data: str) -> None:
+            if not self.skipping:
+                self.parts.append(data)
+
+    parser = _Text()
+    try:
+        parser.feed(value[:MAX_TEXT_BYTES])
+        parser.close()
+    except Exception:  # an odd narrative is shown as nothing rather than failing the page
+        return ""
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).splitlines()]
+    text = "\n".join(lines)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip()
+
+
+def long_text(resource: Mapping[str, Any]) -> str:
+    """The readable text of a note or letter: inline text attachments, else its narrative."""
+    texts = []
+    for attachment in attachments(resource):
+        if media_type(attachment.get("contentType")) in ("text/plain", "text/markdown"):
+            decoded = attachment_text(attachment)
+            if decoded:
+                texts.append(decoded.replace("\r\n", "\n").strip())
+        elif media_type(attachment.get("contentType")) in ("text/html", "application/xhtml+xml"):
+            decoded = attachment_text(attachment)
+            if decoded:
+                texts.append(narrative_text(decoded))
+    if not texts and resource.get("resourceType") == "Composition":
+        for part in resource.get("section") or ():
+            if isinstance(part, Mapping):
+                title = part.get("title")
+                body = narrative_text(fhir.get_path(dict(part), "text.div"))
+                piece = "\n".join(x for x in (title if isinstance(title, str) else "", body) if x)
+                if piece:
+                    texts.append(piece)
+    if not texts:
+        body = narrative_text(fhir.get_path(dict(resource), "text.div"))
+        if body:
+            texts.append(body)
+    return "\n\n".join(text for text in texts if text)
+
+
+def moment(resource: Mapping[str, Any]) -> dt.datetime | None:
+    """The resource's clinical date as the store orders it (UTC), for paging cursors."""
+    return fhir.clinical_date(dict(resource))
+
+
+def keyset_page(
+    resources: list[Mapping[str, Any]], has_more: bool
+) -> tuple[list[Mapping[str, Any]], dt.datetime | None]:
+    """Cut a newest-first page so that ``SectionQuery(before=cursor)`` continues it exactly.
+
+    Rows sharing the last row's date move to the next page (unless the whole page shares it),
+    and the cursor is one microsecond after that date, so the next page starts with them:
+    nothing is skipped and nothing shown twice. Returns the rows to show and the cursor (None
+    when there is nothing older).
+    """
+    if not has_more or not resources:
+        return resources, None
+    last = moment(resources[-1])
+    if last is None:
+        return resources, None
+    kept = list(resources)
+    while kept and moment(kept[-1]) == last:
+        kept.pop()
+    if not kept:  # every row has the same date: show them and move past that moment
+        return resources, last
+    return kept, last + dt.timedelta(microseconds=1)
+
+
+def organisation_text(resource: Mapping[str, Any]) -> str:
+    """The department a resource comes from: the organisation among its authors/performers."""
+    for path in ("serviceProvider", "custodian", "performer", "author", "requester", "sender"):
+        value = resource.get(path)
+        for reference in value if isinstance(value, list) else [value]:
+            if isinstance(reference, Mapping) and (
+                reference.get("type") == "Organization"
+                or str(reference.get("reference", "")).startswith("Organization/")
+            ):
+                text = reference_text(reference)
+                if text:
+                    return text
+    return ""
+
+
+def person_text(resource: Mapping[str, Any]) -> str:
+    """The people who wrote or performed a resource (practitioners, not organisations)."""
+    names: list[str] = []
+    for path in ("author", "performer", "operator", "requester", "recorder", "asserter"):
+        value = resource.get(path)
+        for reference in value if isinstance(value, list) else [value]:
+            if not isinstance(reference, Mapping):
+                continue
+            literal = str(reference.get("reference", ""))
+            if reference.get("type") == "Organization" or literal.startswith("Organization/"):
+                continue
+            text = reference_text(reference)
+            if text and text not in names:
+                names.append(text)
+    return ", ".join(names)
+
+
+def matches(needle: str, *haystack: str) -> bool:
+    """Case-insensitive substring match of a free-text filter (empty needle matches all)."""
+    wanted = needle.strip().casefold()
+    return not wanted or any(wanted in (text or "").casefold() for text in haystack)
+
+
+def _items(value: Any) -> list[Any]:
+    """A FHIR array as a list; anything else (a number, a dict, None) as an empty list."""
+    return value if isinstance(value, list) else []
+
+
+def display_text(concept: Any) -> str:
+    """Like :func:`concept_text`, but a display in any coding beats a bare code in the first.
+
+    For names a reader should understand (a diagnosis, an analysis) when a source lists a
+    bare code system first (``J18.9``) and the human display in a later coding.
+    """
+    if isinstance(concept, list):
+        texts = [display_text(item) for item in concept]
+        return ", ".join(text for text in texts if text)
+    if not isinstance(concept, Mapping):
+        return ""
+    text = concept.get("text")
+    if isinstance(text, str) and text.strip():
+        return text.strip()
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
+        if isinstance(coding, Mapping):
+            display = coding.get("display")
+            if isinstance(display, str) and display.strip():
+                return display.strip()
+    return concept_text(concept)

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from indblik.access.demo import ensure_demo_care_system_keys
 from indblik.core.server import exec_gunicorn
 from indblik.organisations.demo import ensure_demo_organisations
 from indblik.records.models import Patient
@@ -33,6 +34,7 @@ class Command(BaseCommand):
             raise CommandError("--patients must be at least 1")
         call_command("migrate", interactive=False, verbosity=0)
         ensure_demo_organisations()
+        ensure_demo_care_system_keys()
         if not Patient.objects.exists():
             self.stdout.write(f"Generating {patients} synthetic citizens (first run only)…")
             call_command("generate", patients=patients, seed=1)
@@ -45,6 +47,7 @@ class Command(BaseCommand):
             self.style.SUCCESS("\nIndblik demo is starting.\n")
             + f"  Open            {base}/\n"
             + f"  Sign in         {base}/saml2/login/  (choose a demo person)\n"
+            + f"  Care system     {base}/demo-eoj/  (the simulated care system's Indblik button)\n"
             + f"  Administration  {base}/admin/  (user 'admin', password '{password}')\n"
             + f"  Data            {settings.DATA_DIR} (delete it to start over)\n"
             + "  Stop with Ctrl+C.\n"
