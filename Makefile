@@ -32,7 +32,8 @@ test: check ## lint, type check and the whole test suite (browser tests included
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: install ## run the benchmarks (see docs/benchmarks.md)
+bench: ## run the benchmarks (see docs/benchmarks.md)
+	@scripts/bootstrap.sh bench
 	INDBLIK_MODE=test $(VENV)/bin/indblik bench all --patients 200 --runs 3
 
 .PHONY: lock

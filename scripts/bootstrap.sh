@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what Indblik needs from Debian's packages and create the virtualenv.
 #
-#   scripts/bootstrap.sh [runtime|test]
+#   scripts/bootstrap.sh [runtime|test|bench]
 #
 # runtime: python3-venv and xmlsec1 (SAML signatures). test: also Chromium (browser tests) and
 # Node.js with npm, which installs axe-core (the accessibility check the browser tests inject)
@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 
 profile=${1:-runtime}
 packages=(python3 python3-venv python3-dev xmlsec1 gcc)
+if [ "$profile" = bench ]; then
+  packages+=(wrk)  # the HTTP load generator of `indblik bench chart`
+fi
 if [ "$profile" = test ]; then
   packages+=(chromium fonts-dejavu-core)
   # Node.js and npm may come from elsewhere (e.g. NodeSource's nodejs, which carries npm and

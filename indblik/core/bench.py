@@ -241,3 +241,168 @@ def throwaway_database() -> Iterator[None]:
         yield
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def free_port() -> int:
+    """Return a free TCP port on loopback."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class WrkRun:
+    """What one wrk run measured."""
+
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def run_wrk(url: str, cookie: str, *, seconds: int, connections: int) -> WrkRun:
+    """Load ``url`` with wrk (2 threads) and parse its --latency report."""
+    import re
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is not installed: `make bench` installs it (Debian package wrk)")
+    completed = subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            wrk,
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Cookie: {cookie}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    out = completed.stdout
+
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"cannot read the {label}% latency from wrk:\n{out}")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*?timeout (\d+)", out)
+    return WrkRun(
+        requests_per_second=float(rate.group(1)) if rate else 0.0,
+        p50_ms=latency("50"),
+        p99_ms=latency("99"),
+        errors=(int(bad.group(1)) if bad else 0) + (int(errors.group(1)) if errors else 0),
+    )
+
+
+def bench_chart(
+    kind: str, patients: int, runs: int, *, filler: int = 0, seconds: int = 15
+) -> list[Result]:
+    """Serve the snapshot of the richest citizen with gunicorn (2 workers) under wrk (32
+    connections), beside the framework floor (a page of the same size through the same
+    middleware), alternating; with ``filler`` more citizens copied into the store first."""
+    import urllib.request
+
+    results: list[Result] = []
+    with fresh_database(kind) as url:
+        indblik(["generate", "--patients", str(patients), "--seed", "1"], url)
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "INDBLIK_MODE": "demo",
+            "DJANGO_SETTINGS_MODULE": "indblik.chart.bench.settings",
+            "INDBLIK_DATA_DIR": tempfile.mkdtemp(prefix="indblik-bench-"),
+        }
+        args = [sys.executable, "-m", "indblik.chart.bench.setup"]
+        if filler:
+            args += ["--filler", str(filler)]
+        setup = orjson.loads(
+            subprocess.run(  # noqa: S603 - our own module
+                args, env=env, check=True, capture_output=True, text=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env["INDBLIK_BASE_URL"] = base
+        server = subprocess.Popen(  # noqa: S603 - our own interpreter and gunicorn
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "indblik.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "/dev/null",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            chart = base + setup["chart"]
+            size = _wait_and_fetch(chart, setup["cookie"], urllib.request)
+            floor = f"{base}/bench/floor/{size}"
+            _wait_and_fetch(floor, setup["cookie"], urllib.request)
+            measured: dict[str, list[WrkRun]] = {"floor": [], "snapshot": []}
+            for _ in range(runs):
+                for name, target in (("floor", floor), ("snapshot", chart)):
+                    measured[name].append(
+                        run_wrk(target, setup["cookie"], seconds=seconds, connections=32)
+                    )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    store = f"{setup['patients']:,} citizens, {setup['resources']:,} resources"
+    for name, label in (("floor", "floor page, same size"), ("snapshot", "snapshot page")):
+        result = Result(f"chart: {label} ({store})", kind, "pages/s")
+        result.runs = [run.requests_per_second for run in measured[name]]
+        result.notes = {
+            "p50 ms": _median_text(run.p50_ms for run in measured[name]),
+            "p99 ms": _median_text(run.p99_ms for run in measured[name]),
+            "errors": sum(run.errors for run in measured[name]),
+            "bytes": size,
+        }
+        results.append(result)
+    ratio = statistics.median(r.requests_per_second for r in measured["snapshot"]) / max(
+        1.0, statistics.median(r.requests_per_second for r in measured["floor"])
+    )
+    results[-1].notes["snapshot/floor"] = f"{ratio:.2f}"
+    results[-1].notes["record"] = f"{setup['richest_resources']} resources"
+    if filler:
+        results[-1].notes["filler copy s"] = setup["filler_seconds"]
+    return results
+
+
+def _median_text(values: Any) -> str:
+    return f"{statistics.median(list(values)):.1f}"
+
+
+def _wait_and_fetch(url: str, cookie: str, urllib_request: Any) -> int:
+    """Wait for the server to answer ``url`` with 200; return the body's size in bytes."""
+    deadline = time.monotonic() + 60
+    while True:
+        request = urllib_request.Request(url, headers={"Cookie": cookie})
+        try:
+            with urllib_request.urlopen(request, timeout=5) as response:
+                body = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{url} answered {response.status}")
+                return len(body)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -80,10 +80,12 @@ def test_a_removed_demo_key_stays_removed(organisations: dict[str, Organisation]
 def test_the_index_lists_the_demo_organisations(
     client: Client, organisations: dict[str, Organisation]
 ) -> None:
-    response = client.get("/demo-eoj/")
+    response = client.get("/demo-eoj/", headers={"accept-language": "en"})
     assert response.status_code == 200
     text = response.content.decode()
     assert "Simulated care system — demo only" in text
+    danish = client.get("/demo-eoj/", headers={"accept-language": "da"}).content.decode()
+    assert "Simuleret omsorgssystem — kun demo" in danish
     for spec in DEMO_ORGANISATIONS:
         assert f"/demo-eoj/{spec.cvr}/" in text
 

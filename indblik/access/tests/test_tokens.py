@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connection, connections  # noqa: F401 - connection: the skipif below
 from django.utils import timezone
 from joserfc.jwk import ECKey
 
@@ -389,6 +389,11 @@ def test_an_expired_replay_row_is_replaced_and_purged() -> None:
     assert list(LaunchNonce.objects.values_list("jti", flat=True)) == ["old"]
 
 
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'",
+    reason="SQLite's in-memory test database locks tables instead of waiting",
+)
 @pytest.mark.django_db(transaction=True)
 def test_the_replay_store_is_shared_between_database_connections() -> None:
     """Two workers (two connections) given the same jti: exactly one accepts it."""

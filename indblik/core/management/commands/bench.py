@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from indblik.core import bench
 
-NAMES = ("ingest", "generate", "generator", "acs", "audit-verify", "all")
+NAMES = ("ingest", "generate", "generator", "acs", "audit-verify", "chart", "all")
 
 
 class Command(BaseCommand):
@@ -23,9 +23,24 @@ class Command(BaseCommand):
         )
         parser.add_argument("--patients", type=int, default=200, help="citizens to generate")
         parser.add_argument("--runs", type=int, default=3, help="repetitions (median reported)")
+        parser.add_argument(
+            "--filler",
+            type=int,
+            default=0,
+            help="chart: citizens to add by copying generated records (PostgreSQL only)",
+        )
+        parser.add_argument("--seconds", type=int, default=15, help="chart: seconds per wrk run")
 
     def handle(
-        self, *args: Any, name: str, database: str, patients: int, runs: int, **options: Any
+        self,
+        *args: Any,
+        name: str,
+        database: str,
+        patients: int,
+        runs: int,
+        filler: int,
+        seconds: int,
+        **options: Any,
     ) -> None:
         if patients < 1 or runs < 1:
             raise CommandError("--patients and --runs must be at least 1")
@@ -43,3 +58,10 @@ class Command(BaseCommand):
                 self.stdout.write(bench.bench_acs(kind, 50 * runs).markdown())
             if name in ("audit-verify", "all"):
                 self.stdout.write(bench.bench_audit_verify(kind, 200_000).markdown())
+            if name in ("chart", "all"):
+                if filler and kind != "postgres":
+                    raise CommandError("--filler needs --database postgres")
+                for result in bench.bench_chart(
+                    kind, patients, runs, filler=filler, seconds=seconds
+                ):
+                    self.stdout.write(result.markdown())
