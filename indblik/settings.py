@@ -217,7 +217,8 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # The idle timeout is enforced (and audited) by indblik.identity.sessions; the cookie itself
 # lives as long as the absolute limit so the store never drops a session silently first.
 SESSION_COOKIE_AGE = INDBLIK_SESSION_MAX_HOURS * 3600
-SESSION_SAVE_EVERY_REQUEST = True
+# Saved when changed only (the idle clock writes at most every 30 s): no write per page.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -254,6 +255,80 @@ INDBLIK_AUDIT_PUBLIC_KEYS = env_list("INDBLIK_AUDIT_PUBLIC_KEYS")
 # A checkpoint seals only rows older than this, so no slow transaction can still add to them.
 INDBLIK_AUDIT_CHECKPOINT_MARGIN_SECONDS = env_int(
     "INDBLIK_AUDIT_CHECKPOINT_MARGIN_SECONDS", 60, minimum=5, maximum=86400
+)
+
+# --- audit forwarding and export (issue 7; owned by indblik/audit/forward, see docs/audit.md
+# "Forwarding") ---------------------------------------------------------------------------
+# `indblik audit forward` ships every audit event, in id order and once, to each receiver set
+# here: RFC 5425 syslog over TLS (IHE ATNA XML) and/or a FHIR server (AuditEvent, IHE BALP).
+# Unset URL = no such receiver. The token may come from INDBLIK_AUDIT_FHIR_TOKEN_FILE.
+INDBLIK_AUDIT_SOURCE_ID = env_str("INDBLIK_AUDIT_SOURCE_ID") or "indblik"
+if not (
+    len(INDBLIK_AUDIT_SOURCE_ID) <= 40
+    and INDBLIK_AUDIT_SOURCE_ID[0].isalnum()
+    and all(c.isascii() and (c.isalnum() or c in ".-") for c in INDBLIK_AUDIT_SOURCE_ID)
+):
+    raise ImproperlyConfigured(
+        "INDBLIK_AUDIT_SOURCE_ID: 1-40 letters, digits, dots and dashes (a syslog host name)"
+    )
+INDBLIK_AUDIT_SYSLOG_URL = env_str("INDBLIK_AUDIT_SYSLOG_URL") or ""
+if INDBLIK_AUDIT_SYSLOG_URL:
+    _syslog = urlsplit(INDBLIK_AUDIT_SYSLOG_URL)
+    try:
+        _syslog_port = _syslog.port
+    except ValueError:
+        _syslog_port = None
+    if _syslog.scheme != "tls" or not _syslog.hostname or _syslog_port is None:
+        raise ImproperlyConfigured(
+            f"INDBLIK_AUDIT_SYSLOG_URL must look like tls://host:6514, not "
+            f"{INDBLIK_AUDIT_SYSLOG_URL!r} (plain TCP or UDP syslog is not offered)"
+        )
+INDBLIK_AUDIT_SYSLOG_CA_FILE = env_str("INDBLIK_AUDIT_SYSLOG_CA_FILE") or ""
+INDBLIK_AUDIT_SYSLOG_CERT_FILE = env_str("INDBLIK_AUDIT_SYSLOG_CERT_FILE") or ""
+INDBLIK_AUDIT_SYSLOG_KEY_FILE = env_str("INDBLIK_AUDIT_SYSLOG_KEY_FILE") or ""
+INDBLIK_AUDIT_SYSLOG_FACILITY = env_choice(
+    "INDBLIK_AUDIT_SYSLOG_FACILITY",
+    "authpriv",
+    ("authpriv", *(f"local{_n}" for _n in range(8))),
+)
+# The private enterprise number in the structured-data id (indblik@NUMBER). 32473 is the
+# number RFC 5612 reserves for documentation: set your organisation's own.
+INDBLIK_AUDIT_SYSLOG_ENTERPRISE_NUMBER = env_int(
+    "INDBLIK_AUDIT_SYSLOG_ENTERPRISE_NUMBER", 32473, minimum=1, maximum=2**31 - 1
+)
+INDBLIK_AUDIT_FHIR_URL = env_str("INDBLIK_AUDIT_FHIR_URL") or ""
+if INDBLIK_AUDIT_FHIR_URL and not (
+    INDBLIK_AUDIT_FHIR_URL.startswith("https://")
+    or (not PRODUCTION and INDBLIK_AUDIT_FHIR_URL.startswith("http://"))
+):
+    raise ImproperlyConfigured("INDBLIK_AUDIT_FHIR_URL must be an https:// URL")
+if urlsplit(INDBLIK_AUDIT_FHIR_URL).password:
+    raise ImproperlyConfigured(
+        "INDBLIK_AUDIT_FHIR_URL: no password in the URL; use INDBLIK_AUDIT_FHIR_TOKEN_FILE"
+    )
+INDBLIK_AUDIT_FHIR_TOKEN = env_secret("INDBLIK_AUDIT_FHIR_TOKEN") or ""
+INDBLIK_AUDIT_FHIR_CA_FILE = env_str("INDBLIK_AUDIT_FHIR_CA_FILE") or ""
+INDBLIK_AUDIT_FHIR_CERT_FILE = env_str("INDBLIK_AUDIT_FHIR_CERT_FILE") or ""
+INDBLIK_AUDIT_FHIR_KEY_FILE = env_str("INDBLIK_AUDIT_FHIR_KEY_FILE") or ""
+if bool(INDBLIK_AUDIT_SYSLOG_CERT_FILE) != bool(INDBLIK_AUDIT_SYSLOG_KEY_FILE):
+    raise ImproperlyConfigured(
+        "set both INDBLIK_AUDIT_SYSLOG_CERT_FILE and INDBLIK_AUDIT_SYSLOG_KEY_FILE, or neither"
+    )
+if bool(INDBLIK_AUDIT_FHIR_CERT_FILE) != bool(INDBLIK_AUDIT_FHIR_KEY_FILE):
+    raise ImproperlyConfigured(
+        "set both INDBLIK_AUDIT_FHIR_CERT_FILE and INDBLIK_AUDIT_FHIR_KEY_FILE, or neither"
+    )
+INDBLIK_AUDIT_FORWARD_BATCH_SIZE = env_int(
+    "INDBLIK_AUDIT_FORWARD_BATCH_SIZE", 100, minimum=1, maximum=1000
+)
+INDBLIK_AUDIT_FORWARD_POLL_SECONDS = env_int(
+    "INDBLIK_AUDIT_FORWARD_POLL_SECONDS", 5, minimum=1, maximum=3600
+)
+INDBLIK_AUDIT_FORWARD_TIMEOUT_SECONDS = env_int(
+    "INDBLIK_AUDIT_FORWARD_TIMEOUT_SECONDS", 10, minimum=1, maximum=300
+)
+INDBLIK_AUDIT_FORWARD_MAX_BACKOFF_SECONDS = env_int(
+    "INDBLIK_AUDIT_FORWARD_MAX_BACKOFF_SECONDS", 300, minimum=1, maximum=3600
 )
 
 # --- launch tokens (issue 5; owned by indblik/access, see indblik/access/tokens.py) ----------

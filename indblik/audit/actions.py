@@ -47,6 +47,14 @@ class Action(StrEnum):
     USER_DEACTIVATED = "identity:user:deactivate"
     SESSION_EXPIRED = "identity:session:expire"
     USER_DELETED = "identity:user:delete"
+    # followup: the citizen's own log (Min log) and the organisation's log follow-up
+    CITIZEN_LOG_READ = "followup:citizen-log:read"
+    CITIZEN_BLOCK = "followup:block:change"
+    FOLLOWUP_SEARCH = "followup:log:search"
+    FOLLOWUP_EXPORT = "followup:log:export"
+    FOLLOWUP_CASE_READ = "followup:case:read"
+    FOLLOWUP_REVIEW = "followup:case:review"
+    FOLLOWUP_SPOT_CHECK_DRAW = "followup:spot-check:draw"
 
 
 class Outcome(StrEnum):

@@ -4,7 +4,8 @@ Rows are created only by :func:`indblik.audit.record` and checkpoints only by
 :func:`indblik.audit.integrity.create_checkpoint`. Nothing in the code can change or delete
 either: ``save()`` and ``delete()`` refuse, the querysets refuse ``update()`` and ``delete()``,
 the admin is read-only, and database triggers (migration 0002) refuse UPDATE, DELETE and
-TRUNCATE for anyone who goes around the ORM.
+TRUNCATE for anyone who goes around the ORM. ``ForwardingCursor`` is the exception: an
+ordinary table holding the forwarder's position, not part of the log.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, NoReturn
 
 import orjson
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from indblik.audit.errors import AppendOnlyError
@@ -138,3 +140,25 @@ class AuditCheckpoint(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"checkpoint {self.sequence} (ids {self.first_id}-{self.last_id})"
+
+
+class ForwardingCursor(models.Model):
+    """How far the forwarder has delivered the audit log to one receiver (syslog, FHIR).
+
+    An ordinary, changeable table - not part of the append-only log and without its triggers:
+    the forwarder moves ``last_id`` forward after each batch the receiver accepted, in one
+    UPDATE that also checks the old value (two forwarders can never both advance it).
+    """
+
+    receiver = models.CharField(_("receiver"), max_length=32, unique=True)
+    last_id = models.BigIntegerField(_("last delivered event id"), default=0)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(_("failed attempts in a row"), default=0)
+
+    class Meta:
+        verbose_name = _("forwarding cursor")
+        verbose_name_plural = _("forwarding cursors")
+
+    def __str__(self) -> str:
+        return f"{self.receiver} at event {self.last_id}"

@@ -27,6 +27,9 @@ logger = logging.getLogger("indblik.identity")
 
 LOGIN_AT = "indblik_login_at"
 LAST_SEEN = "indblik_last_seen"
+# The idle clock is written at most this often: a session write per page would cost every page
+# a database write. The idle timeout can then end a session up to this much early.
+LAST_SEEN_RESOLUTION_SECONDS = 30
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 
 
@@ -90,7 +93,12 @@ class SessionPolicyMiddleware:
             reason = expiry_reason(request.session)
             if reason:
                 return self._expire(request, reason)
-            request.session[LAST_SEEN] = time.time()
+            now = time.time()
+            last_seen = request.session.get(LAST_SEEN)
+            if not isinstance(last_seen, int | float) or (
+                now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS
+            ):
+                request.session[LAST_SEEN] = now
         response = self.get_response(request)
         if request.user.is_authenticated:
             add_never_cache_headers(response)
