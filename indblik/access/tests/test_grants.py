@@ -122,3 +122,22 @@ def test_another_users_handle_is_a_plain_404() -> None:
     assert "Theirsen" not in response.content.decode()
     # Not revoked: it is still the other nurse's grant.
     assert theirs.client.get(theirs.url()).status_code == 200
+
+
+def test_the_admin_shows_grants_read_only_without_the_cpr_number() -> None:
+    from django.test import Client
+
+    patient = citizen(municipality="0101", family="Adminsen")
+    granted = grant_client(patient)
+    admin = User.objects.create_superuser("hospital-admin", password="not-used-here")
+    client = Client()
+    client.force_login(admin)
+    listing = client.get("/admin/access/grant/")
+    detail = client.get(f"/admin/access/grant/{granted.grant.pk}/change/")
+    assert listing.status_code == 200 and detail.status_code == 200
+    for page in (listing, detail):
+        body = page.content.decode()
+        assert patient.cpr not in body
+        assert granted.handle not in body
+    assert client.post(f"/admin/access/grant/{granted.grant.pk}/delete/").status_code == 403
+    assert Grant.objects.filter(pk=granted.grant.pk).exists()
