@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "indblik.identity",
     "indblik.access",
     "indblik.chart",
+    "indblik.followup",
     "djangosaml2",
 ]
 
@@ -340,6 +341,18 @@ INDBLIK_LAUNCH_REQUIRE_ENCRYPTION = env_bool("INDBLIK_LAUNCH_REQUIRE_ENCRYPTION"
 INDBLIK_LAUNCH_CLOCK_SKEW_SECONDS = env_int(
     "INDBLIK_LAUNCH_CLOCK_SKEW_SECONDS", 30, minimum=0, maximum=120
 )
+
+# --- log follow-up (issue 7; owned by indblik/followup, see docs/followup.md) --------------
+# Random spot checks drawn per organisation per week, for its log reviewer.
+INDBLIK_FOLLOWUP_SPOT_CHECKS_PER_WEEK = env_int(
+    "INDBLIK_FOLLOWUP_SPOT_CHECKS_PER_WEEK", 5, minimum=0, maximum=100
+)
+# Labels (``system|code`` in Patient.meta.security or meta.tag) that mark a citizen whose
+# lookups are always flagged (public figures and other VIPs).
+INDBLIK_FOLLOWUP_VIP_LABELS = env_list("INDBLIK_FOLLOWUP_VIP_LABELS") or [
+    "http://terminology.hl7.org/CodeSystem/v3-ActCode|CELEB",
+    "https://indblik.dk/fhir/CodeSystem/followup|vip",
+]
 
 # --- logging ------------------------------------------------------------------------------
 LOGGING = {

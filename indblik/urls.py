@@ -14,6 +14,7 @@ urlpatterns = [
     path("fhir/r4/", include("indblik.records.urls")),
     path("chart/", include("indblik.chart.urls")),
     path("", include("indblik.access.urls")),
+    path("", include("indblik.followup.urls")),  # min-log/ and follow-up/
 ]
 if not settings.PRODUCTION:  # the demo IdP (its views answer 404 unless INDBLIK_SAML_DEMO_IDP)
     urlpatterns.append(path("demo-idp/", include("indblik.identity.demo_idp.urls")))

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from indblik.access.demo import ensure_demo_care_system_keys
 from indblik.core.server import exec_gunicorn
+from indblik.followup.demo import ensure_demo_citizen
 from indblik.organisations.demo import ensure_demo_organisations
 from indblik.records.models import Patient
 
@@ -38,6 +39,8 @@ class Command(BaseCommand):
         if not Patient.objects.exists():
             self.stdout.write(f"Generating {patients} synthetic citizens (first run only)…")
             call_command("generate", patients=patients, seed=1)
+        # The citizen persona's own record (after the generator: it must not stop it running).
+        ensure_demo_citizen()
         password = self._admin_password()
         base = f"http://127.0.0.1:{port}"
         configured = settings.INDBLIK_BASE_URL
@@ -48,6 +51,8 @@ class Command(BaseCommand):
             + f"  Open            {base}/\n"
             + f"  Sign in         {base}/saml2/login/  (choose a demo person)\n"
             + f"  Care system     {base}/demo-eoj/  (the simulated care system's Indblik button)\n"
+            + f"  Citizen's log   {base}/min-log/  (sign in as the citizen persona)\n"
+            + f"  Log follow-up   {base}/follow-up/  (sign in as the log reviewer persona)\n"
             + f"  Administration  {base}/admin/  (user 'admin', password '{password}')\n"
             + f"  Data            {settings.DATA_DIR} (delete it to start over)\n"
             + "  Stop with Ctrl+C.\n"
