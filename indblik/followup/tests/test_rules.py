@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from indblik.access.models import Grant, ReviewAlert
 from indblik.audit import Action, Outcome
@@ -36,6 +36,13 @@ def run(org: Organisation, day: dt.datetime = DAY) -> list[Case]:
 
 def rules_of(cases: list[Case], patient_cpr: str | None = None) -> set[str]:
     return {case.rule for case in cases if patient_cpr is None or case.patient_cpr == patient_cpr}
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Any:
+    """The reasons are read in English here (the Danish catalogue has them too)."""
+    with translation.override("en"):
+        yield
 
 
 def test_it_flags_a_citizen_with_the_users_surname_and_not_another(orgs: Any) -> None:
