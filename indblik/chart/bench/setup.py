@@ -17,10 +17,18 @@ import time
 
 import django
 
+FILLER_RESOURCES = 30
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--filler", type=int, default=0)
+    parser.add_argument(
+        "--filler-resources",
+        type=int,
+        default=FILLER_RESOURCES,
+        help="resources copied per filler citizen (the template's first N)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "indblik.chart.bench.settings")
     django.setup()
@@ -43,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     filler_seconds = 0.0
     if args.filler:
         started = time.monotonic()
-        add_filler_citizens(args.filler)
+        add_filler_citizens(args.filler, args.filler_resources)
         filler_seconds = time.monotonic() - started
 
     ensure_demo_organisations()
@@ -91,12 +99,13 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
-def add_filler_citizens(count: int) -> None:
-    """Add ``count`` citizens to a PostgreSQL store, each a copy of a generated citizen's record.
+def add_filler_citizens(count: int, per_citizen: int = 30) -> None:
+    """Add ``count`` citizens to a PostgreSQL store, each a copy of part of a generated record.
 
     Copies rows in SQL (the ingestion path would take hours for 100,000 full records): new
-    Patient rows with fresh CPR-shaped numbers and ids, and for each a copy of one generated
-    citizen's resources (round robin), with the derived columns (section, date…) as they are.
+    Patient rows with fresh CPR-shaped numbers and ids, and for each a copy of the first
+    ``per_citizen`` resources of one generated citizen (round robin), with the derived columns
+    (section, date…) as they are. The measured citizen is a generated one with its whole record.
     """
     from django.db import connection, transaction
 
@@ -143,8 +152,12 @@ def add_filler_citizens(count: int) -> None:
             SELECT r.resource_type, 'f' || m.n || '-' || r.id, m.new_id, r.section, r.category,
               r.code, r.status, r.date, r.restricted, r.security, r.version, r.last_updated,
               r.deleted, r.digest, r.body, 'bench-filler'
-            FROM filler_map m JOIN records_resource r ON r.patient_id = m.template
-            """
+            FROM filler_map m JOIN (
+              SELECT *, ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY id) AS nth
+              FROM records_resource WHERE patient_id IS NOT NULL
+            ) r ON r.patient_id = m.template AND r.nth <= %s
+            """,
+            [per_citizen],
         )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE records_patient")
