@@ -1,9 +1,11 @@
-"""Validation of incoming FHIR R4 resources: the fhir.resources models plus what they miss.
+"""Validation of incoming FHIR R4 resources: structure, plus what the record depends on.
 
-fhir.resources (R4B models, structurally R4) checks cardinality, data types and formats; it
-does not check code bindings, FHIR's 64-character id limit, the Danish CPR identifier, or the
-status codes the chart relies on to tell an active problem from a resolved one. Those checks
-live here too.
+The structure (elements, cardinality, required elements, data types and formats, choice types,
+contained resources) is checked by :mod:`indblik.records.structure`, compiled from the
+fhir.resources R4B models; a resource it refuses also goes through the models themselves, whose
+wording of the problems the answer keeps. Neither checks code bindings, the Danish CPR
+identifier, or the status codes the chart relies on to tell an active problem from a resolved
+one: those checks live here.
 
 Everything in this module is pure (no Django, no database) so that it can run in worker
 processes. Problems never quote the offending value: a value may be a CPR number or a name, and
@@ -13,15 +15,13 @@ problems end up in logs, in the ``IngestionRun`` table and in HTTP responses.
 from __future__ import annotations
 
 import re
-import types
-import typing
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import orjson
 
-from indblik.records import fhir
+from indblik.records import fhir, structure
 
 # FHIR R4 "id" datatype: https://hl7.org/fhir/R4/datatypes.html#id
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -210,6 +210,11 @@ class Problem:
     code: str = "invalid"  # an OperationOutcome issue type: invalid, required, value, …
 
 
+def is_resource_type(value: Any) -> bool:
+    """Return True when ``value`` names a FHIR R4 resource type (no model is imported)."""
+    return isinstance(value, str) and structure.resource_table(value) is not None
+
+
 @cache
 def resource_class(resource_type: str) -> type[Any] | None:
     """Return the fhir.resources R4B model of a resource type, or None if it is not one."""
@@ -228,11 +233,6 @@ def resource_class(resource_type: str) -> type[Any] | None:
     return model
 
 
-def is_resource_type(value: Any) -> bool:
-    """Return True when ``value`` names a FHIR R4 resource type."""
-    return isinstance(value, str) and resource_class(value) is not None
-
-
 def is_valid_id(value: Any) -> bool:
     """Return True when ``value`` is a FHIR id (1-64 of ``A-Z a-z 0-9 - .``)."""
     return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
@@ -241,8 +241,8 @@ def is_valid_id(value: Any) -> bool:
 def validate_resource(resource: Any, *, structural: bool = True) -> list[Problem]:
     """Return the problems of one resource (empty when it may be stored).
 
-    ``structural`` runs the fhir.resources model (~150-300 µs); without it only the cheap
-    checks run: resource type, id, CPR identifier and status codes.
+    ``structural`` runs the structural check (~20-45 µs); without it only the cheap checks
+    run: resource type, id, CPR identifier and status codes.
     """
     if not isinstance(resource, dict):
         return [Problem("", "must be a FHIR resource (a JSON object)", "structure")]
@@ -251,8 +251,7 @@ def validate_resource(resource: Any, *, structural: bool = True) -> list[Problem
         return [Problem("resourceType", "field required", "required")]
     if rtype == "Bundle":
         return [Problem("Bundle", "a Bundle cannot be stored as a resource", "not-supported")]
-    model = resource_class(rtype)
-    if model is None:
+    if structure.resource_table(rtype) is None:
         return [Problem("resourceType", "not a FHIR R4 resource type", "not-supported")]
     problems: list[Problem] = []
     rid = resource.get("id")
@@ -261,7 +260,7 @@ def validate_resource(resource: Any, *, structural: bool = True) -> list[Problem
             Problem(f"{rtype}.id", "must be 1-64 characters of A-Z, a-z, 0-9, '-' and '.'")
         )
     if structural:
-        problems.extend(_model_problems(model, rtype, resource))
+        problems.extend(structural_problems(rtype, resource))
     if rtype == "Patient":
         problems.extend(_cpr_problems(resource))
         # The id travels in URLs, references and access logs: it must never be the CPR number.
@@ -358,98 +357,35 @@ def _status_problems(rtype: str, resource: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+def structural_problems(rtype: str, resource: dict[str, Any]) -> list[Problem]:
+    """Return the structural problems of a resource of a known type (empty when it is valid).
+
+    The compiled check (:mod:`indblik.records.structure`, ~25 µs) decides. Only a resource it
+    refuses goes through the fhir.resources models as well, for their complete list of
+    problems in their wording; where the models accept what the compiled check refuses (it is
+    stricter on FHIR's JSON rules), its own problem is the answer.
+    """
+    problem = structure.check(resource)
+    if problem is None:
+        return []
+    model = resource_class(rtype)
+    found = _model_problems(model, rtype, resource) if model is not None else []
+    return found or [Problem(fhir_path(rtype, problem.path), problem.problem, problem.code)]
+
+
 def _model_problems(model: type[Any], rtype: str, resource: dict[str, Any]) -> list[Problem]:
     from pydantic import ValidationError
 
     try:
-        model.model_validate(_with_known_elements(model, resource))
+        model.model_validate(resource)
     except ValidationError as exc:
         return [_problem_from_pydantic(rtype, error) for error in exc.errors()]
-    except (ValueError, TypeError, RecursionError):
-        # fhir.resources raises plain errors for some shapes pydantic would not reach.
-        return [Problem(rtype, "not a valid FHIR R4 resource", "structure")]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        # fhir.resources raises plain errors for some shapes pydantic would not reach (a
+        # contained resource of an unknown type is a KeyError): the compiled check's problem
+        # is the answer then.
+        return []
     return []
-
-
-# --- memoised elements -------------------------------------------------------------------------
-# Validating a resource validates each complex element (CodeableConcept, Reference, Quantity…)
-# as a model of its own, and most of them repeat: the same lab code, category, patient
-# reference, performer and reference range appear in thousands of resources. A valid element
-# is validated once per process and then passed to the resource's model as the instance it
-# became, which pydantic accepts without validating it again. Invalid elements are never
-# memoised: they stay dicts, so errors keep their full path. On the synthetic record this
-# takes ~380 µs a resource down to ~150-240 µs.
-_MEMO_LIMIT = 10_000  # ~25 MB at most: keys of a few hundred bytes, models of a few KB
-_memo: dict[tuple[type[Any], bytes], Any] = {}
-_NOT_MEMOISED = frozenset({"contained"})  # Resource-typed: the model depends on resourceType
-
-
-_ELEMENTS: dict[type[Any], dict[str, tuple[type[Any], bool]]] = {}
-
-
-def _element_models(model: type[Any]) -> dict[str, tuple[type[Any], bool]]:
-    """Return, per JSON element name of a model, its element model and whether it repeats."""
-    known = _ELEMENTS.get(model)
-    if known is not None:
-        return known
-    elements: dict[str, tuple[type[Any], bool]] = {}
-    for name, info in model.model_fields.items():
-        element_type, repeats = _unwrap(info.annotation)
-        alias = info.alias or name
-        if alias not in _NOT_MEMOISED and hasattr(element_type, "get_model_klass"):
-            elements[alias] = (element_type.get_model_klass(), repeats)
-    _ELEMENTS[model] = elements
-    return elements
-
-
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        if len(members) == 1:
-            return _unwrap(members[0])
-        return None, False
-    if origin is list:
-        element_type, _ = _unwrap(typing.get_args(annotation)[0])
-        return element_type, True
-    return annotation, False
-
-
-def _with_known_elements(model: type[Any], resource: dict[str, Any]) -> dict[str, Any]:
-    """Return the resource with its already-validated elements replaced by their models."""
-    elements = _element_models(model)
-    prepared = dict(resource)
-    for name, value in resource.items():
-        spec = elements.get(name)
-        if spec is None:
-            continue
-        element_model, repeats = spec
-        if repeats and isinstance(value, list):
-            prepared[name] = [_known(element_model, item) for item in value]
-        elif not repeats and isinstance(value, dict):
-            prepared[name] = _known(element_model, value)
-    return prepared
-
-
-def _known(element_model: type[Any], value: Any) -> Any:
-    from pydantic import ValidationError
-
-    if not isinstance(value, dict):
-        return value
-    try:
-        key = (element_model, orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
-    except (orjson.JSONEncodeError, TypeError):
-        return value
-    instance = _memo.get(key)
-    if instance is None:
-        try:
-            instance = element_model.model_validate(value)
-        except (ValidationError, ValueError, TypeError, RecursionError):
-            return value  # validated again in place, where its error gets its full path
-        if len(_memo) >= _MEMO_LIMIT:
-            _memo.clear()
-        _memo[key] = instance
-    return instance
 
 
 def _problem_from_pydantic(rtype: str, error: Any) -> Problem:

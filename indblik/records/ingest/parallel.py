@@ -1,16 +1,16 @@
-"""Validation in worker processes: fhir.resources costs ~150-300 µs a resource, all of it CPU.
+"""Validation in worker processes: ~20-45 µs a resource of CPU that the main process is spared.
 
 The pool uses the ``forkserver`` start method: workers are forked from a small server process
-that has imported only :mod:`indblik.records.validation` and the fhir.resources models of the
-record's resource types, never from a Django process holding database connections, locks or
-threads. Building those pydantic models takes ~1.5 s; done once in the server, every worker
-inherits them. One pool serves the whole process and is started on first use; small inputs
-never start it.
+that has imported only :mod:`indblik.records.validation` and loaded the compiled structure
+tables (:mod:`indblik.records.structure`, a few milliseconds from their cache file), never from
+a Django process holding database connections, locks or threads. The fhir.resources models are
+imported only by a worker that meets an invalid resource (for the models' wording of its
+problems). One pool serves the whole process and is started on first use; small inputs never
+start it.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import os
@@ -18,17 +18,11 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from indblik.records import fhir
+from indblik.records import structure
 from indblik.records.validation import Problem, validate_serialised
 
 log = logging.getLogger(__name__)
 
-# The resource types of a record: their fhir.resources modules are imported by the fork server.
-PRELOAD_TYPES = sorted(
-    {"Patient", "RelatedPerson", "MedicationRequest", "MedicationStatement"}
-    | fhir.NON_PATIENT_TYPES
-    | set(fhir.DATE_PATHS)
-)
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 
@@ -52,11 +46,9 @@ def _executor() -> ProcessPoolExecutor:
     with _lock:
         if _pool is None:
             context = multiprocessing.get_context("forkserver")
-            models = [f"fhir.resources.R4B.{name.lower()}" for name in PRELOAD_TYPES]
-            context.set_forkserver_preload(["indblik.records.validation", *models])
-            # gc.freeze: the imported models are permanent; collections need not scan them.
+            context.set_forkserver_preload(["indblik.records.validation"])
             _pool = ProcessPoolExecutor(
-                max_workers=workers(), mp_context=context, initializer=gc.freeze
+                max_workers=workers(), mp_context=context, initializer=structure.start_worker
             )
         return _pool
 
