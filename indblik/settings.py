@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -96,6 +97,31 @@ if INDBLIK_RECORD_SOURCE != "local":
     # Live reads from a FHIR server are not built yet (issue 8): refuse rather than pretend.
     raise ImproperlyConfigured("INDBLIK_RECORD_SOURCE: only 'local' is supported in this version")
 
+# Machine clients (feeds on /fhir/r4/, organisations' SCIM clients) present a client
+# certificate to nginx, which verifies it and passes its subject on in X-Client-Cert-Subject;
+# the header is believed only from INDBLIK_TRUSTED_PROXIES (indblik.audit.net). A client named
+# here must present exactly this subject as well as its bearer token, e.g.
+# {"feed:sp-integration": "CN=sp-integration,O=Region Hovedstaden,C=DK",
+#  "scim:29189846": "CN=scim,O=Frederiksberg Kommune,C=DK"}. docs/operations.md, "Mutual TLS".
+INDBLIK_CLIENT_CERT_SUBJECTS = env_json_object("INDBLIK_CLIENT_CERT_SUBJECTS")
+for _client, _subject in INDBLIK_CLIENT_CERT_SUBJECTS.items():
+    if not _client.startswith(("feed:", "scim:")) or not isinstance(_subject, str) or not _subject:
+        raise ImproperlyConfigured(
+            "INDBLIK_CLIENT_CERT_SUBJECTS maps 'feed:NAME' or 'scim:CVR' to a subject DN, "
+            f"not {_client!r}: {_subject!r}"
+        )
+
+# --- rate limits (indblik.core.ratelimit; docs/operations.md "Rate limits") ---------------
+# Requests per client address and window on sign-in (/saml2/login/, /saml2/acs/), launch and
+# SCIM, counted in the database so every app server shares them. A whole municipality may
+# reach us from one NAT address: keep them generous. 0 turns a limit off.
+INDBLIK_RATE_LIMIT_WINDOW_SECONDS = env_int(
+    "INDBLIK_RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1, maximum=3600
+)
+INDBLIK_RATE_LIMIT_LOGIN = env_int("INDBLIK_RATE_LIMIT_LOGIN", 120, minimum=0, maximum=10**6)
+INDBLIK_RATE_LIMIT_LAUNCH = env_int("INDBLIK_RATE_LIMIT_LAUNCH", 300, minimum=0, maximum=10**6)
+INDBLIK_RATE_LIMIT_SCIM = env_int("INDBLIK_RATE_LIMIT_SCIM", 600, minimum=0, maximum=10**6)
+
 # --- access policy ------------------------------------------------------------------------
 # Per organisation type overrides of the access policy's defaults (indblik.access.policy), as
 # a JSON object, e.g. {"municipality": {"care_event_days": 14}}.
@@ -129,20 +155,27 @@ INSTALLED_APPS = [
     "indblik.access",
     "indblik.chart",
     "indblik.followup",
+    "indblik.usage",
     "djangosaml2",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Browser protections of every response (indblik.core.headers; docs/security-model.md).
+    "indblik.core.headers.SecurityHeadersMiddleware",
+    "indblik.core.headers.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "indblik.identity.saml.SamlSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any view work (SAML parsing, token decryption), after the user is known.
+    "indblik.core.ratelimit.RateLimitMiddleware",
     "indblik.identity.sessions.SessionPolicyMiddleware",
     "indblik.organisations.middleware.NetworkAllowlistMiddleware",
+    "indblik.identity.reauth.ReauthenticationMiddleware",  # /admin/ changes: recent sign-in
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Innermost: turns a failed audit write raised by a view into a 503 page without data.
@@ -214,6 +247,9 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 # --- sessions and cookies -----------------------------------------------------------------
 INDBLIK_SESSION_IDLE_MINUTES = env_int("INDBLIK_SESSION_IDLE_MINUTES", 15, minimum=1, maximum=240)
 INDBLIK_SESSION_MAX_HOURS = env_int("INDBLIK_SESSION_MAX_HOURS", 8, minimum=1, maximum=24)
+# A hospital administrator must have signed in (or confirmed who they are) within this many
+# minutes before changing anything in /admin/ (indblik.identity.reauth).
+INDBLIK_ADMIN_REAUTH_MINUTES = env_int("INDBLIK_ADMIN_REAUTH_MINUTES", 10, minimum=1, maximum=240)
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # The idle timeout is enforced (and audited) by indblik.identity.sessions; the cookie itself
 # lives as long as the absolute limit so the store never drops a session silently first.
@@ -230,14 +266,52 @@ if SECURE:
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
 
-# --- transport security -------------------------------------------------------------------
+# --- transport security and browser protections (applied by indblik.core.headers) ----------
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# "same-origin": no referrer ever leaves the site, but same-origin form POSTs keep a real
-# Origin header; with "no-referrer" Chromium sends "Origin: null" and Django's CSRF check
-# refuses every form.
-SECURE_REFERRER_POLICY = "same-origin"
+# No referrer at all by default. A page that renders a CSRF token (a POST form) is sent with
+# "same-origin" instead: under "no-referrer" Chromium sends "Origin: null" with same-origin
+# form POSTs and Django's CSRF check refuses them. Nothing ever goes to another site.
+SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Scripts and styles are static files; a nonce exists on every response for the rare inline
+# <script nonce="{{ request.csp_nonce }}">. No inline styles, not even style="" attributes.
+# form-action also gets the identity provider's origins from its metadata, per response.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+    }
+}
+INDBLIK_PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+)
 if SECURE:
     SECURE_SSL_REDIRECT = env_bool("INDBLIK_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = 63072000
@@ -353,6 +427,10 @@ INDBLIK_FOLLOWUP_VIP_LABELS = env_list("INDBLIK_FOLLOWUP_VIP_LABELS") or [
     "http://terminology.hl7.org/CodeSystem/v3-ActCode|CELEB",
     "https://indblik.dk/fhir/CodeSystem/followup|vip",
 ]
+
+# --- usage and feedback (issue 4; owned by indblik/usage, see docs/organisations.md) -------
+# The chart's optional "How useful was this lookup?" prompt (at most once per user per week).
+INDBLIK_FEEDBACK_PROMPT = env_bool("INDBLIK_FEEDBACK_PROMPT", True)
 
 # --- logging ------------------------------------------------------------------------------
 LOGGING = {

@@ -15,6 +15,7 @@ urlpatterns = [
     path("chart/", include("indblik.chart.urls")),
     path("", include("indblik.access.urls")),
     path("", include("indblik.followup.urls")),  # min-log/ and follow-up/
+    path("", include("indblik.usage.urls")),  # organisation/, reports/, feedback/
 ]
 if not settings.PRODUCTION:  # the demo IdP (its views answer 404 unless INDBLIK_SAML_DEMO_IDP)
     urlpatterns.append(path("demo-idp/", include("indblik.identity.demo_idp.urls")))

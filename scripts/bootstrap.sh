@@ -3,9 +3,9 @@
 #
 #   scripts/bootstrap.sh [runtime|test|bench]
 #
-# runtime: python3-venv and xmlsec1 (SAML signatures). test: also Chromium (browser tests) and
-# Node.js with npm, which installs axe-core (the accessibility check the browser tests inject)
-# from package-lock.json.
+# runtime: python3-venv and xmlsec1 (SAML signatures). test: also Chromium (browser tests),
+# nginx (the deployment test) and Node.js with npm, which installs axe-core (the accessibility
+# check the browser tests inject) from package-lock.json.
 # As root, missing packages are installed with apt-get; otherwise the exact command is printed
 # and the script stops. Python packages come pinned from requirements.lock.
 set -euo pipefail
@@ -18,6 +18,10 @@ if [ "$profile" = bench ]; then
 fi
 if [ "$profile" = test ]; then
   packages+=(chromium fonts-dejavu-core)
+  # A real nginx for the deployment test (deploy/nginx): Debian's smallest build is enough.
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    packages+=(nginx-light)
+  fi
   # Node.js and npm may come from elsewhere (e.g. NodeSource's nodejs, which carries npm and
   # conflicts with Debian's npm package): only ask for Debian's when there is no npm at all.
   if ! command -v npm >/dev/null 2>&1; then

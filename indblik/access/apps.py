@@ -9,7 +9,10 @@ class AccessConfig(AppConfig):
     verbose_name = _("Access")
 
     def ready(self) -> None:
-        from indblik.access import launch_keys
+        from indblik.access import launch_keys, policy
+
+        # A bad INDBLIK_ACCESS_POLICY stops start-up (ImproperlyConfigured), not the first launch.
+        policy.policies()
 
         # ``indblik check --deploy``: a production server without a usable launch key.
         checks.register(launch_keys.check_launch_key, checks.Tags.security, deploy=True)

@@ -314,5 +314,6 @@ def _refusal_page(request: HttpRequest, reason: str, *, reference: int | None) -
         }
     response = render(request, template, context, status=status)
     add_never_cache_headers(response)
-    response["Referrer-Policy"] = "no-referrer"
+    # No Referrer-Policy of its own: the page may hold the sign-out form, whose POST needs a
+    # real Origin; indblik.core.headers picks "same-origin" for it (nothing leaves the site).
     return response

@@ -47,6 +47,10 @@ class Action(StrEnum):
     USER_DEACTIVATED = "identity:user:deactivate"
     SESSION_EXPIRED = "identity:session:expire"
     USER_DELETED = "identity:user:delete"
+    # identity: re-authentication before sensitive admin changes (outcome success/refused)
+    REAUTHENTICATE = "identity:session:reauthenticate"
+    # usage: rollout and feedback reports leaving the system as CSV
+    USAGE_EXPORT = "usage:report:export"
     # followup: the citizen's own log (Min log) and the organisation's log follow-up
     CITIZEN_LOG_READ = "followup:citizen-log:read"
     CITIZEN_BLOCK = "followup:block:change"
@@ -55,6 +59,8 @@ class Action(StrEnum):
     FOLLOWUP_CASE_READ = "followup:case:read"
     FOLLOWUP_REVIEW = "followup:case:review"
     FOLLOWUP_SPOT_CHECK_DRAW = "followup:spot-check:draw"
+    # security: a client address went over a rate limit (sign-in, launch, SCIM)
+    RATE_LIMITED = "security:rate-limit:exceeded"
 
 
 class Outcome(StrEnum):

@@ -1,4 +1,4 @@
-"""How fast ``verify`` is: insert synthetic events, seal them, time the verification.
+"""How fast ``verify`` is (insert synthetic events, seal them, time it), and what a write costs.
 
 Runs only in INDBLIK_MODE=test against an empty audit table (synthetic rows in a real log
 could never be removed). From a shell, ``python -m indblik.audit.bench --rows 200000`` creates
@@ -9,7 +9,9 @@ DATABASE_URL), runs the benchmark there, prints JSON and drops the database.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import statistics
 import sys
 import time
 from collections.abc import Iterator
@@ -102,11 +104,111 @@ def verify_rate(rows: int, *, processes: int = 1, checkpoint_every: int = 10_000
     }
 
 
+def write_cost(events: int, *, warmup: int = 200) -> dict[str, Any]:
+    """Time ``audit.record`` of a page read against a bare ORM INSERT of the same row (µs).
+
+    The two alternate, one of each per round, so that whatever else runs on the machine
+    slows both alike. ``record`` gets a request as a chart page has it, through nginx on
+    loopback (client address, user agent, the proxy's request id), and the actor the
+    identity app's resolver would give; the floor inserts the row of a first ``record``
+    call again, already sanitised and hashed, with ``Model.save(force_insert=True)`` - one
+    INSERT and its commit, nothing else. Also reports this thread's CPU per write.
+    """
+    from django.test import override_settings
+
+    with override_settings(INDBLIK_TRUSTED_PROXIES=[ipaddress.ip_network("127.0.0.1/32")]):
+        return _write_cost(events, warmup=warmup)
+
+
+def _write_cost(events: int, *, warmup: int) -> dict[str, Any]:
+    """The measurement of :func:`write_cost`, with the proxy trusted."""
+    from django.conf import settings
+    from django.db import models
+    from django.test import RequestFactory
+
+    from indblik.audit import writer
+    from indblik.audit.actions import Action
+    from indblik.audit.actors import Actor
+    from indblik.audit.models import AuditEvent
+
+    if settings.INDBLIK_MODE != "test":
+        raise RuntimeError("write_cost needs INDBLIK_MODE=test")
+    request = RequestFactory().get(
+        "/chart/3f2c/snapshot/",
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="10.20.0.7",
+        HTTP_X_REQUEST_ID="0f3a9c2e5b7d4e1f8a6c3b2d1e0f9a8b",
+        HTTP_USER_AGENT=_USER_AGENT,
+    )
+    actor = Actor(
+        user_id=41,
+        name="Anne Holm",
+        authorisation="0C4FG",
+        role="http://kombit.dk/roles/jobrole/sundhedsjournal/1",
+        organisation_cvr="29189846",
+        organisation_name="Københavns Kommune",
+    )
+    resource_ids = [f"Observation/obs-{n}" for n in range(8)] + ["Condition/c-1", "Encounter/e-2"]
+
+    def audited() -> AuditEvent:
+        return writer.record(
+            request,
+            Action.PATIENT_READ,
+            actor=actor,
+            patient_cpr="0101701234",
+            section="snapshot",
+            resource_ids=resource_ids,
+            purpose="treatment",
+            decision_reasons=["contextual", "residence"],
+        )
+
+    template = audited()
+    fields = {
+        field.attname: getattr(template, field.attname)
+        for field in AuditEvent._meta.concrete_fields
+        if not field.primary_key
+    }
+
+    def floor() -> None:
+        # The base class's save: AuditEvent.save() refuses everyone but the writer.
+        models.Model.save(AuditEvent(**fields), force_insert=True)
+
+    timings: dict[str, list[float]] = {"record": [], "insert": []}
+    cpu: dict[str, list[float]] = {"record": [], "insert": []}
+    for n in range(warmup + events):
+        for name, write in (("record", audited), ("insert", floor)):
+            started, started_cpu = time.perf_counter_ns(), time.thread_time_ns()
+            write()
+            elapsed = (time.perf_counter_ns() - started) / 1000
+            # This thread's CPU: what the write costs the app server, without the commit's
+            # wait for the disk or for the neighbours on a shared machine.
+            elapsed_cpu = (time.thread_time_ns() - started_cpu) / 1000
+            if n >= warmup:
+                timings[name].append(elapsed)
+                cpu[name].append(elapsed_cpu)
+    result: dict[str, Any] = {"events": events}
+    for name, values in timings.items():
+        values.sort()
+        result[name] = {
+            "median_us": round(statistics.median(values), 1),
+            "p99_us": round(values[int(len(values) * 0.99) - 1], 1),
+            "cpu_median_us": round(statistics.median(cpu[name]), 1),
+        }
+    result["ratio_median"] = round(result["record"]["median_us"] / result["insert"]["median_us"], 2)
+    result["overhead_median_us"] = round(
+        result["record"]["median_us"] - result["insert"]["median_us"], 1
+    )
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run :func:`verify_rate` in a throw-away test database and print the result as JSON."""
+    """Run :func:`verify_rate` (or :func:`write_cost`) in a throw-away test database; print JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument(
+        "--write", type=int, default=0, metavar="N", help="time N writes instead of verify"
+    )
     arguments = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "indblik.settings_test")
     import django
@@ -116,6 +218,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from indblik.core.bench import throwaway_database
 
+    if arguments.write:
+        with throwaway_database():
+            written = write_cost(arguments.write)
+        sys.stdout.write(orjson.dumps(written, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
     with throwaway_database():
         result = verify_rate(arguments.rows, processes=arguments.processes)
         if arguments.processes > 1:

@@ -108,3 +108,32 @@ def request_id(request: HttpRequest) -> str:
         value = str(uuid.uuid4())
     request.indblik_request_id = value  # type: ignore[attr-defined]
     return value
+
+
+def client_certificate_subject(request: HttpRequest) -> str | None:
+    """Return the subject DN of the client certificate the proxy verified, or None.
+
+    nginx terminates mutual TLS for the machine APIs and passes ``X-Client-Cert-Subject``
+    (``$ssl_client_s_dn``) and ``X-Client-Cert-Verify`` (``$ssl_client_verify``). Both are
+    believed only from a trusted proxy, and the subject only when the proxy says it verified
+    the certificate: anyone else can send the headers.
+    """
+    peer = parse_ip(request.META.get("REMOTE_ADDR", ""))
+    if peer is None or not is_trusted_proxy(peer):
+        return None
+    if request.META.get("HTTP_X_CLIENT_CERT_VERIFY", "") != "SUCCESS":
+        return None
+    subject = request.META.get("HTTP_X_CLIENT_CERT_SUBJECT", "").strip()
+    return subject or None
+
+
+def client_certificate_allows(request: HttpRequest, client: str) -> bool:
+    """Tell whether the request may act as ``client`` (``feed:NAME``, ``scim:CVR``).
+
+    A client listed in INDBLIK_CLIENT_CERT_SUBJECTS must come with exactly that verified
+    certificate subject (its bearer token alone is not enough); an unlisted one is not checked.
+    """
+    expected = settings.INDBLIK_CLIENT_CERT_SUBJECTS.get(client)
+    if expected is None:
+        return True
+    return client_certificate_subject(request) == expected

@@ -224,6 +224,83 @@ def bench_audit_verify(kind: str, rows: int) -> Result:
     return result
 
 
+def bench_audit_write(kind: str, events: int) -> list[Result]:
+    """Time ``audit.record`` of a page read and, alternating with it, a bare ORM INSERT."""
+    data = _module_json("indblik.audit.bench", ["--write", str(events)], kind)
+    results = []
+    for key, label in (
+        ("record", "audit.record(), page read"),
+        ("insert", "bare ORM INSERT (floor)"),
+    ):
+        result = Result(f"audit write: {label}", kind, "µs (median)")
+        result.runs = [float(data[key]["median_us"])]
+        result.notes = {
+            "p99 µs": f"{data[key]['p99_us']:,.0f}",
+            "CPU µs (median)": f"{data[key]['cpu_median_us']:,.0f}",
+            "n": f"{data['events']:,}",
+        }
+        results.append(result)
+    results[0].notes["record/floor"] = f"{data['ratio_median']:.2f}"
+    results[0].notes["overhead µs"] = f"{data['overhead_median_us']:,.0f}"
+    return results
+
+
+def bench_min_log(events: list[int], requests: int = 200) -> tuple[list[Result], str]:
+    """Time the citizen's /min-log/ page with ``events`` other events in the audit table.
+
+    PostgreSQL only (the table sizes in question are a production database's); returns the
+    rows and PostgreSQL's plan of the log's query at the largest size.
+    """
+    with fresh_database("postgres") as url:
+        completed = indblik_module(
+            "indblik.followup.bench",
+            ["--events", ",".join(str(size) for size in events), "--requests", str(requests)],
+            url,
+        )
+    data = orjson.loads(completed.stdout[completed.stdout.index("{") :])
+    results = []
+    for stage in data["stages"]:
+        result = Result(
+            f"Min log page, {stage['table_rows']:,} rows in the audit table",
+            "postgres",
+            "ms (median)",
+        )
+        result.runs = [stage["newest"]["median_ms"]]
+        result.notes = {
+            "p99 ms": stage["newest"]["p99_ms"],
+            "older page median/p99 ms": (
+                f"{stage['older']['median_ms']}/{stage['older']['p99_ms']}"
+            ),
+            "n": stage["newest"]["n"],
+            "citizen's events": data["citizen_events"],
+        }
+        if "load_seconds" in stage:
+            result.notes["load s"] = stage["load_seconds"]
+        results.append(result)
+    return results, data["plan"]
+
+
+def indblik_module(
+    module: str, args: list[str], database_url: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m MODULE ARGS`` like :func:`indblik` (fresh process, test mode)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "INDBLIK_MODE": "test",
+        "DJANGO_SETTINGS_MODULE": "indblik.settings",
+    }
+    env.setdefault("INDBLIK_DATA_DIR", tempfile.mkdtemp(prefix="indblik-bench-"))
+    # stderr passes through: progress of long loads, and the traceback if it fails.
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", module, *args],
+        env=env,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 @contextlib.contextmanager
 def throwaway_database() -> Iterator[None]:
     """Run the block on a new test database, dropped afterwards (in-process benchmarks).
@@ -307,10 +384,13 @@ def run_wrk(url: str, cookie: str, *, seconds: int, connections: int) -> WrkRun:
 def bench_chart(
     kind: str, patients: int, runs: int, *, filler: int = 0, seconds: int = 15
 ) -> list[Result]:
-    """Serve the snapshot of the richest citizen with gunicorn (2 workers) under wrk (32
+    """Serve the snapshot of the richest citizen with gunicorn (2 workers, as `indblik serve`
+    threads) under wrk (32
     connections), beside the framework floor (a page of the same size through the same
     middleware), alternating; with ``filler`` more citizens copied into the store first."""
     import urllib.request
+
+    from indblik.core.server import THREADS
 
     results: list[Result] = []
     with fresh_database(kind) as url:
@@ -345,6 +425,8 @@ def bench_chart(
                 f"127.0.0.1:{port}",
                 "--workers",
                 "2",
+                "--threads",
+                str(THREADS),
                 "--access-logfile",
                 "/dev/null",
             ],

@@ -27,7 +27,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def exec_gunicorn(bind: str, workers: int, *, extra: list[str] | None = None) -> None:
+# Threads per worker: a page spends much of its time waiting on the database (the audit row's
+# durable commit above all), and a sync worker would sit idle through every wait.
+THREADS = 4
+
+
+def exec_gunicorn(
+    bind: str, workers: int, *, threads: int = THREADS, extra: list[str] | None = None
+) -> None:
     """Replace this process with gunicorn serving Indblik (signals then reach gunicorn)."""
     args = [
         sys.executable,
@@ -38,6 +45,8 @@ def exec_gunicorn(bind: str, workers: int, *, extra: list[str] | None = None) ->
         bind,
         "--workers",
         str(workers),
+        "--threads",
+        str(threads),
         "--access-logfile",
         "-",
         "--timeout",

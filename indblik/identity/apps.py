@@ -19,9 +19,10 @@ class IdentityConfig(AppConfig):
 
     def ready(self) -> None:
         """Connect login/logout receivers; register ``identity.E001`` for ``check --deploy``."""
-        from indblik.identity import sessions
+        from indblik.identity import reauth, sessions
 
         sessions.connect_signals()
+        reauth.connect_signals()
         checks.register(check_saml_configuration, checks.Tags.security, deploy=True)
 
 

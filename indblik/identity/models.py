@@ -104,6 +104,10 @@ class User(AbstractUser):
         """Return the name the broker asserted, else Django's first and last name."""
         return self.full_name or super().get_full_name()
 
+    def get_short_name(self) -> str:
+        """Return the first name, else the asserted name (the admin greets users with it)."""
+        return super().get_short_name() or self.full_name
+
     def holds(self, role_uri: str) -> bool:
         """Tell whether the broker asserted ``role_uri`` for the user's organisation."""
         return bool(role_uri) and role_uri in (self.roles or [])

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import saml2
@@ -50,6 +51,7 @@ RETRY_SECONDS = 60
 _lock = threading.Lock()
 _client_lock = threading.Lock()
 _cached: tuple[float, SPConfig] | None = None
+_origins_failed_at = -float(RETRY_SECONDS)
 
 
 def base_url() -> str:
@@ -265,11 +267,59 @@ def config_loader(request: HttpRequest | None = None) -> SPConfig:
         return config
 
 
+def idp_origins() -> tuple[str, ...]:
+    """Return the origins (``https://host[:port]``) of the IdPs' sign-in and logout services.
+
+    The Content-Security-Policy's ``form-action`` must allow them (indblik.core.headers): the
+    sign-out form is answered with a redirect to the IdP, and the POST binding auto-submits a
+    form to it. Computed once per built configuration. Empty while the configuration cannot be
+    built (then nobody can sign in either); a failed build is not retried for a minute, so a
+    broker whose metadata URL is down does not slow every page.
+    """
+    global _origins_failed_at
+    cached = _cached
+    if cached is None:
+        if time.monotonic() - _origins_failed_at < RETRY_SECONDS:
+            return ()
+        try:
+            config = config_loader()
+        except Exception:
+            _origins_failed_at = time.monotonic()
+            return ()
+    else:
+        config = cached[1]
+    origins = getattr(config, "_indblik_idp_origins", None)
+    if origins is None:
+        found: set[str] = set()
+        for idp in available_idps(config):
+            for url in _service_locations(config, idp):
+                parts = urlsplit(url)
+                if parts.scheme in ("https", "http") and parts.netloc:
+                    found.add(f"{parts.scheme}://{parts.netloc}")
+        origins = tuple(sorted(found))
+        config._indblik_idp_origins = origins
+    return tuple(origins)
+
+
+def _service_locations(config: SPConfig, idp: str) -> list[str]:
+    """Return the locations of the IdP's sign-in and logout services, any binding."""
+    locations: list[str] = []
+    # Asked per metadata source: the store's own lookup logs an error for every binding or
+    # service an IdP does not offer.
+    for source in config.metadata.metadata.values():
+        for service in ("single_sign_on_service", "single_logout_service"):
+            by_binding = source.service(idp, "idpsso_descriptor", service) or {}
+            for services in by_binding.values():
+                locations.extend(str(item.get("location", "")) for item in services)
+    return locations
+
+
 def reset_cache() -> None:
     """Forget the built configuration (settings changed, keys rotated, tests)."""
-    global _cached
+    global _cached, _origins_failed_at
     with _lock:
         _cached = None
+        _origins_failed_at = -float(RETRY_SECONDS)
     from indblik.identity.demo_idp import server as demo_idp
 
     demo_idp.reset_cache()

@@ -28,6 +28,7 @@ from scim2_models import Context, Email, Error, ListResponse, Meta, PatchOp
 from scim2_models import User as ScimUser
 
 from indblik import audit
+from indblik.audit.net import client_certificate_allows
 from indblik.identity import users
 from indblik.identity.models import ScimCredential, User, UserKind, UserSession
 
@@ -36,6 +37,8 @@ logger = logging.getLogger("indblik.identity.scim")
 CONTENT_TYPE = "application/scim+json"
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE = 100
+# When INDBLIK_CLIENT_CERT_SUBJECTS names the organisation's SCIM client (mutual TLS at nginx).
+CERTIFICATE_MISMATCH = "The client certificate is not the one registered for this organisation."
 _FILTER = re.compile(r'^\s*(userName|externalId)\s+eq\s+"([^"\\]{1,255})"\s*$', re.IGNORECASE)
 
 
@@ -132,6 +135,8 @@ def users_endpoint(request: HttpRequest) -> HttpResponse:
     credential = _credential(request)
     if credential is None:
         return _error(401, "A valid bearer credential is required.")
+    if not client_certificate_allows(request, f"scim:{credential.organisation_cvr}"):
+        return _error(403, CERTIFICATE_MISMATCH)
     if request.method == "POST":
         return _error(501, "Users are created at their first sign-in, not through SCIM.")
     if request.method != "GET":
@@ -167,6 +172,8 @@ def user_endpoint(request: HttpRequest, user_id: str) -> HttpResponse:
     credential = _credential(request)
     if credential is None:
         return _error(401, "A valid bearer credential is required.")
+    if not client_certificate_allows(request, f"scim:{credential.organisation_cvr}"):
+        return _error(403, CERTIFICATE_MISMATCH)
     valid_id = user_id.isascii() and user_id.isdigit() and len(user_id) <= 18  # fits a BIGINT
     user = _users(credential).filter(pk=int(user_id)).first() if valid_id else None
     if user is None:

@@ -45,7 +45,8 @@ def allow_same_origin_posts(response: HttpResponse) -> HttpResponse:
 
     Under the project-wide ``Referrer-Policy: no-referrer``, Chromium sends ``Origin: null``
     with every form POST, and Django's CSRF check refuses that. ``same-origin`` still sends
-    nothing to other sites. (SecurityMiddleware keeps a policy a view has set.)
+    nothing to other sites. A page that renders a CSRF token gets it without asking
+    (indblik.core.headers); this is for the rest. (SecurityMiddleware keeps a view's policy.)
     """
     response["Referrer-Policy"] = "same-origin"
     return response

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from indblik.identity import views
+from indblik.identity import reauth, views
 
 app_name = "identity"
 
@@ -15,4 +15,7 @@ urlpatterns = [
     path("session/", views.session, name="session"),
     path("logged-out/", views.logged_out, name="logged-out"),
     path("session-expired/", views.session_expired, name="session-expired"),
+    path("reauthenticate/", reauth.reauthenticate, name="reauthenticate"),
+    path("reauthenticate/broker/", reauth.reauthenticate_at_broker, name="reauthenticate-broker"),
+    path("reauthenticate/done/", reauth.reauthenticated, name="reauthenticate-done"),
 ]

@@ -48,7 +48,16 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from indblik import audit
 from indblik.audit.middleware import unavailable_response
 from indblik.audit.sanitize import clean_text
-from indblik.identity import acceptance, attributes, outstanding, replay, saml, sessions, slo
+from indblik.identity import (
+    acceptance,
+    attributes,
+    outstanding,
+    reauth,
+    replay,
+    saml,
+    sessions,
+    slo,
+)
 from indblik.identity.acceptance import Refusal
 from indblik.identity.audit_actor import actor_for_user
 from indblik.identity.models import User
@@ -292,6 +301,9 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
         # auth.login gives the browser a new session id (no fixation), and the login signal
         # indexes the session by user so that deactivation can end it.
         auth.login(request, user)
+        # When the person proved who they are at the broker (not now, if it reused its own
+        # single sign-on session): sensitive admin changes need that to be recent.
+        reauth.record_broker_authentication(request, response)
         djangosaml2_views._set_subject_id(
             request.saml_session,  # type: ignore[attr-defined]
             response.name_id,

@@ -4,9 +4,8 @@ Nothing here writes a row directly: the organisation form, the inlines and the a
 call :mod:`indblik.organisations.registry`, so an admin change is validated, atomic and
 audited (before/after) exactly like the same change made with ``indblik org …``. Statuses
 change only through the actions (go live, suspend with a reason, resume). Organisations are
-never deleted here: their history must stay.
-
-Not built yet (issue 4): re-authentication before sensitive changes.
+never deleted here: their history must stay. Every POST here (and every form that could be
+saved) first needs a recent sign-in: :mod:`indblik.identity.reauth`.
 """
 
 from __future__ import annotations

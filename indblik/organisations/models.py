@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from indblik.organisations import municipalities
@@ -193,7 +194,9 @@ class ChecklistStep(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_step_display()}: {'done' if self.is_done else 'open'}"
+        # Shown above each checklist row in the admin: in the reader's language.
+        state = gettext("done") if self.is_done else pgettext("checklist step", "open")
+        return f"{self.get_step_display()}: {state}"
 
     @property
     def is_done(self) -> bool:
@@ -233,7 +236,7 @@ class StatusChange(models.Model):
         ordering = ["at", "pk"]
 
     def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
+        return f"{self.get_from_status_display() or '-'} → {self.get_to_status_display()}"
 
 
 class NetworkRange(models.Model):

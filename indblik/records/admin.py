@@ -52,5 +52,5 @@ class FeedCredentialInline(admin.TabularInline):
 
 @admin.register(Feed)
 class FeedAdmin(ReadOnlyAdmin):
-    list_display = ["name", "description", "active", "created_at"]
+    list_display = ["name", "description", "scope", "active", "created_at"]
     inlines = [FeedCredentialInline]

@@ -1,4 +1,8 @@
-"""Feed credentials: bearer tokens for the systems that push FHIR data (the integration engine).
+"""Feed credentials: bearer tokens for the systems that use the FHIR API.
+
+A feed is either a system that pushes FHIR data (scope ``ingest``: the integration engine) or
+one that reads citizens' audit events (scope ``audit-read``: the hospital's patient portal);
+each endpoint accepts only its own scope.
 
 A token is shown once, when it is issued; only its SHA-256 is stored. A feed may hold two
 live credentials during a rotation: the new one, and the old one until its overlap expires.
@@ -48,10 +52,10 @@ def issue_credential(feed: Feed, *, expires_at: dt.datetime | None = None) -> Is
     return IssuedToken(token, credential)
 
 
-def create_feed(name: str, *, description: str = "") -> IssuedToken:
-    """Register a feed and issue its first credential."""
+def create_feed(name: str, *, description: str = "", scope: str = Feed.Scope.INGEST) -> IssuedToken:
+    """Register a feed with one scope (push data, or read audit events); issue its credential."""
     with transaction.atomic():
-        feed = Feed.objects.create(name=name, description=description)
+        feed = Feed.objects.create(name=name, description=description, scope=Feed.Scope(scope))
         return issue_credential(feed)
 
 

@@ -121,10 +121,20 @@ class OrganisationReference(models.Model):
 
 
 class Feed(models.Model):
-    """A feeding system (the hospital's integration engine) allowed to push FHIR data."""
+    """A system with a bearer credential for the FHIR API: one that pushes data, or one that reads.
+
+    A feed has exactly one scope, so one credential never both writes the record and reads
+    the audit log: the integration engine pushes (``ingest``), the hospital's patient portal
+    reads citizens' audit events (``audit-read``).
+    """
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest", _("push FHIR data (ingestion)")
+        AUDIT_READ = "audit-read", _("read audit events (patient portal)")
 
     name = models.SlugField(max_length=100, unique=True)
     description = models.CharField(max_length=200, blank=True)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.INGEST)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from indblik.audit.net import client_certificate_allows
 from indblik.records import auth
 from indblik.records.ingest import IngestResult, ingest_interaction, ingest_payload
 from indblik.records.ingest.result import operation_outcome
@@ -50,8 +51,12 @@ def outcome_response(
     return fhir_response(operation_outcome([issue]), status, headers)
 
 
-def feed_api(*methods: str) -> Callable[[View], View]:
-    """Make a view a feed endpoint: CSRF-exempt, these methods only, a valid bearer token."""
+def feed_api(*methods: str, scope: str = Feed.Scope.INGEST) -> Callable[[View], View]:
+    """Make a view a feed endpoint: CSRF-exempt, these methods only, a valid bearer token.
+
+    The token's feed must have ``scope``: a portal's read credential cannot push data, and
+    the integration engine's cannot read the audit log (403 otherwise).
+    """
 
     def decorate(view: View) -> View:
         @csrf_exempt
@@ -77,6 +82,16 @@ def feed_api(*methods: str) -> Callable[[View], View]:
                     "login",
                     {"WWW-Authenticate": challenge},
                 )
+            if feed.scope != scope:
+                log.warning("feed %s refused: scope %s, not %s", feed.name, feed.scope, scope)
+                return outcome_response(
+                    403, f"this credential's scope is {feed.scope}, not {scope}", "forbidden"
+                )
+            if not client_certificate_allows(request, f"feed:{feed.name}"):
+                # The token is right but the TLS client is not the feed's (mutual TLS at nginx).
+                log.warning("feed %s refused: client certificate does not match", feed.name)
+                problem = "the client certificate is not the one registered for this feed"
+                return outcome_response(403, problem, "security")
             declared = _declared_length(request)
             if declared is None:
                 return outcome_response(400, "Content-Length is not a number", "structure")

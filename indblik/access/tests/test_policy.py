@@ -232,3 +232,20 @@ def test_the_policy_is_configurable_and_bad_configuration_is_refused(settings: A
         settings.INDBLIK_ACCESS_POLICY = bad
         with pytest.raises(ImproperlyConfigured):
             policy.policies()
+
+
+def test_a_bad_policy_setting_stops_start_up() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "indblik.settings_test",
+        "INDBLIK_ACCESS_POLICY": '{"municipality": {"care_event_days": "many"}}',
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "indblik", "check"], env=env, capture_output=True, text=True
+    )
+    assert completed.returncode != 0
+    assert "INDBLIK_ACCESS_POLICY" in completed.stderr

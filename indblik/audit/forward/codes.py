@@ -91,6 +91,7 @@ KINDS: dict[str, Kind] = {
     Action.USER_DELETED: Kind(SECURITY_ALERT, "D", USER_SECURITY_ATTRIBUTES),
     Action.AUDIT_EXPORT: Kind(AUDIT_LOG_USED, "R"),
     Action.INGEST_RUN: Kind(IMPORT, "C"),
+    Action.RATE_LIMITED: Kind(SECURITY_ALERT, "E", NODE_AUTHENTICATION),
     # followup: the citizen's own log and the organisation's log review (by value: the
     # follow-up app owns these members).
     "followup:citizen-log:read": Kind(AUDIT_LOG_USED, "R"),
@@ -101,6 +102,10 @@ KINDS: dict[str, Kind] = {
     "followup:case:review": Kind(AUDIT_LOG_USED, "U"),
     # A citizen blocks or unblocks an organisation (a FHIR Consent).
     "followup:block:change": Kind(SECURITY_ALERT, "U", OBJECT_SECURITY_ATTRIBUTES),
+    # An administrator confirms who they are before a sensitive admin change (identity).
+    "identity:session:reauthenticate": Kind(USER_AUTHENTICATION, "E", LOGIN),
+    # Usage and feedback reports downloaded as CSV (usage): counts, never patient data.
+    "usage:report:export": Kind(EXPORT, "R"),
 }
 _UNKNOWN = Kind(APPLICATION_ACTIVITY, "E")
 

@@ -23,9 +23,8 @@ from indblik.audit.models import AuditEvent
 
 CHUNK_SIZE = 10_000
 _AT = canonical.AT + 2  # positions in a streamed row: id, row_hash, then canonical.FIELDS
-_CLIENT_IP = canonical.CLIENT_IP + 2
 _DELEGATED = canonical.FIELDS.index("actor_delegated") + 2
-_JSON = (canonical.FIELDS.index("decision_reasons") + 2, canonical.FIELDS.index("details") + 2)
+_JSON_FIELDS = ("decision_reasons", "details")
 
 
 def _row_query(queryset: models.QuerySet[AuditEvent]) -> tuple[str, Any]:
@@ -73,33 +72,56 @@ def hashed_rows(
     :func:`_row_query`), booleans (0/1 on SQLite), JSON (text) and addresses (PostgreSQL's
     spelling). None means the row could not even be read back into canonical form (a broken
     time, JSON or address): it was surely tampered with.
+
+    The bytes are exactly :func:`canonical.encode`'s, built with less work per row (this loop
+    is most of the verifier's time): the dict is filled in ``canonical.FIELDS`` order, which
+    is sorted, so it needs no key sorting; the two JSON columns - the only nested values - are
+    put in as pre-serialised canonical fragments, cached by their stored text (a log holds
+    few distinct ones). ``test_integrity`` checks the bytes against ``canonical.encode``.
     """
     sql, params = _row_query(queryset)
-    loads = orjson.loads
-    encode = canonical.encode
+    fields = canonical.FIELDS
+    dumps = orjson.dumps
     sha256 = hashlib.sha256
+    json_cache: dict[str | bytes, orjson.Fragment] = {}
     ip_cache: dict[str, str] = {}
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(CHUNK_SIZE):
+            if len(json_cache) > 10_000 or len(ip_cache) > 10_000:
+                json_cache.clear()  # bounded memory, whatever the log holds
+                ip_cache.clear()
             for raw in chunk:
-                row = list(raw)
+                values = dict(zip(fields, raw[2:], strict=True))
                 try:
-                    row[_AT] = _canonical_time_of(row[_AT])
-                    row[_DELEGATED] = bool(row[_DELEGATED])
-                    for index in _JSON:
-                        if isinstance(row[index], str | bytes):
-                            row[index] = loads(row[index])
-                    ip = row[_CLIENT_IP]
+                    at = values["at"]
+                    if len(at) == 26 and at[10] == " ":  # SQLite: "2025-03-01 08:15:00.000000"
+                        values["at"] = f"{at[:10]}T{at[11:]}Z"
+                    elif len(at) != 27 or at[10] != "T" or at[26] != "Z":  # not PostgreSQL's
+                        values["at"] = _canonical_time_of(at)
+                    values["actor_delegated"] = bool(values["actor_delegated"])
+                    for key in _JSON_FIELDS:
+                        stored = values[key]
+                        if isinstance(stored, str | bytes):
+                            fragment = json_cache.get(stored)
+                            if fragment is None:
+                                fragment = json_cache[stored] = _json_fragment(orjson.loads(stored))
+                        else:  # a driver that decodes JSON itself
+                            fragment = _json_fragment(stored)
+                        values[key] = fragment
+                    ip = values["client_ip"]
                     if ip is not None:
                         # The same few addresses over and over: parse each one once.
                         cached = ip_cache.get(ip)
                         if cached is None:
-                            if len(ip_cache) > 10_000:
-                                ip_cache.clear()  # bounded memory, whatever the log holds
                             cached = ip_cache[ip] = str(ipaddress.ip_address(ip))
-                        row[_CLIENT_IP] = cached
-                    digest: bytes | None = sha256(encode(row[2:])).digest()
+                        values["client_ip"] = cached
+                    digest: bytes | None = sha256(dumps(values)).digest()
                 except (ValueError, TypeError):
                     digest = None
                 yield raw[0], raw[1], digest
+
+
+def _json_fragment(value: Any) -> orjson.Fragment:
+    """Return a JSON value's canonical serialisation (keys sorted), ready to embed."""
+    return orjson.Fragment(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))

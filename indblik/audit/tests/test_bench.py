@@ -29,3 +29,22 @@ def test_the_bulk_path_refuses_to_run_outside_test_mode(settings: Any) -> None:
     settings.INDBLIK_MODE = "demo"
     with pytest.raises(RuntimeError, match="INDBLIK_MODE=test"):
         bulk_record_for_benchmark([])
+
+
+def test_write_cost_times_record_beside_the_bare_insert_floor() -> None:
+    from indblik.audit.models import AuditEvent
+
+    result = bench.write_cost(20, warmup=2)
+
+    assert result["events"] == 20
+    assert result["record"]["median_us"] > 0 and result["insert"]["median_us"] > 0
+    # One template row, then a page read and a floor insert per round: the same row twice.
+    rows = list(AuditEvent.objects.order_by("id"))
+    assert len(rows) == 1 + 2 * 22
+    assert all(row.patient_cpr == "0101701234" and row.client_ip == "10.20.0.7" for row in rows)
+
+
+def test_write_cost_refuses_to_run_outside_test_mode(settings: Any) -> None:
+    settings.INDBLIK_MODE = "demo"
+    with pytest.raises(RuntimeError, match="INDBLIK_MODE=test"):
+        bench.write_cost(1)

@@ -63,6 +63,25 @@ def test_the_streaming_merkle_root_equals_rfc_6962_for_every_size_up_to_70() -> 
         assert integrity.merkle_root(leaves[:size]) == reference_root(leaves[:size]), size
 
 
+def test_the_merkle_root_is_right_around_the_builders_block_boundaries() -> None:
+    block = integrity.MerkleBuilder.BLOCK
+    leaves = [hashlib.sha256(str(n).encode()).digest() for n in range(3 * block + 5)]
+    for size in (
+        block - 1,
+        block,
+        block + 1,
+        2 * block - 1,
+        2 * block,
+        2 * block + 1,
+        3 * block + 5,
+    ):
+        assert integrity.merkle_root(leaves[:size]) == reference_root(leaves[:size]), size
+    builder = integrity.MerkleBuilder()
+    for leaf in leaves[: block + 3]:
+        builder.add(leaf)
+    assert builder.root() == builder.root() == reference_root(leaves[: block + 3])  # no side effect
+
+
 def test_the_merkle_root_matches_the_certificate_transparency_test_vectors() -> None:
     # The eight leaves and roots of RFC 6962's reference implementation tests.
     leaves = [
@@ -274,6 +293,30 @@ def test_verify_passes_on_an_untouched_log_and_counts_unsealed_rows(
         2,
     )
     assert (report.first_unsealed_id, report.last_unsealed_id) == (newest[0].pk, newest[1].pk)
+
+
+def test_the_verifier_rebuilds_the_writers_canonical_bytes_for_every_kind_of_value(
+    clock: Any, make_request: Callable[..., Any]
+) -> None:
+    from indblik.audit import Actor
+    from indblik.audit.integrity.rows import hashed_rows
+
+    delegate = Actor(user_id=7, name="Søren Ærø", delegated=True, organisation_cvr="29189846")
+    shared = {"z": 1, "a": [1, "æ", {"y": None, "b": True}], "m": {"k": "ø"}}
+    record(None, Action.PATIENT_READ, actor=delegate, details=shared)  # a whole second
+    clock.shift(0.000123)
+    record(make_request(remote_addr="2001:DB8:0:0::1"), Action.ADMIN_CHANGE, details=shared)
+    record(make_request(), Action.PATIENT_READ, details={"b": 2, "a": 1})
+    record(None, Action.LOGIN, decision_reasons=["z", "a"], details={})
+
+    digests = [(stored, digest) for _, stored, digest in hashed_rows(AuditEvent.objects.all())]
+
+    assert len(digests) == 4
+    for stored, digest in digests:
+        assert digest is not None and digest.hex() == stored
+    event = AuditEvent.objects.order_by("id").first()
+    assert event is not None
+    assert canonical.row_hash({f: getattr(event, f) for f in canonical.FIELDS}) == event.row_hash
 
 
 def test_verify_passes_on_an_empty_log() -> None:

@@ -322,5 +322,5 @@ def test_the_status_history_is_shown_and_cannot_be_edited(
     staff: Client, live: Organisation
 ) -> None:
     page = staff.get(change_url(live))
-    assert b"onboarding" in page.content
+    assert b"Onboarding" in page.content  # the first history row: registered
     assert b'name="status_history-0-reason"' not in page.content

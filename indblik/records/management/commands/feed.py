@@ -1,4 +1,4 @@
-"""``indblik feed add|rotate|revoke|list``: the systems that push FHIR data, and their tokens."""
+"""``indblik feed add|rotate|revoke|list``: the systems that use the FHIR API, and their tokens."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from indblik.records.models import Feed
 
 class Command(BaseCommand):
     help = (
-        "Manage feeds (systems that push FHIR data to /fhir/r4/) and their bearer tokens. "
+        "Manage feeds (systems that push FHIR data to /fhir/r4/, or read audit events there) "
+        "and their bearer tokens. "
         "A new token is printed once, alone on stdout; only its hash is stored."
     )
 
@@ -26,6 +27,13 @@ class Command(BaseCommand):
         add = actions.add_parser("add", help="register a feed and print its first token")
         add.add_argument("name", metavar="NAME", help="a short slug, e.g. hospital-engine")
         add.add_argument("--description", default="", help="what the feed is")
+        add.add_argument(
+            "--scope",
+            choices=[scope.value for scope in Feed.Scope],
+            default=Feed.Scope.INGEST.value,
+            help="ingest: push FHIR data (default); audit-read: read citizens' audit events "
+            "at GET /fhir/r4/AuditEvent (the hospital's patient portal). One scope per feed.",
+        )
         rotate = actions.add_parser(
             "rotate", help="print a new token; the current ones expire after the overlap"
         )
@@ -48,7 +56,7 @@ class Command(BaseCommand):
             return
         name = options["name"]
         if action == "add":
-            self._add(name, options["description"])
+            self._add(name, options["description"], options["scope"])
             return
         feed = Feed.objects.filter(name=name).first()
         if feed is None:
@@ -58,7 +66,7 @@ class Command(BaseCommand):
         else:
             self._revoke(feed, options["prefix"])
 
-    def _add(self, name: str, description: str) -> None:
+    def _add(self, name: str, description: str, scope: str) -> None:
         try:
             validate_slug(name)
         except ValidationError:
@@ -68,14 +76,14 @@ class Command(BaseCommand):
         if len(name) > 100 or len(description) > 200:
             raise CommandError("the name (100) or the description (200 characters) is too long")
         try:
-            issued = auth.create_feed(name, description=description)
+            issued = auth.create_feed(name, description=description, scope=scope)
         except IntegrityError:
             raise CommandError(
                 f"a feed named {name!r} exists already (use: indblik feed rotate {name})"
             ) from None
         self.stderr.write(
-            f"Feed {name!r} registered. Its token follows, shown only now: store it in the "
-            "sending system's secret store. Send it as 'Authorization: Bearer <token>'."
+            f"Feed {name!r} ({scope}) registered. Its token follows, shown only now: store it "
+            "in the sending system's secret store. Send it as 'Authorization: Bearer <token>'."
         )
         self.stdout.write(issued.token)
 
@@ -105,6 +113,8 @@ class Command(BaseCommand):
             return
         for feed in feeds:
             state = "active" if feed.active else "inactive"
+            if feed.scope != Feed.Scope.INGEST:
+                state += f", {feed.scope}"
             self.stdout.write(f"{feed.name}  [{state}]  {feed.description}".rstrip())
             for credential in sorted(feed.credentials.all(), key=lambda c: c.created_at):
                 if credential.revoked_at is not None:

@@ -1,0 +1,73 @@
+"""The feedback prompt's rules: who is asked, how often, and what is kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TypeGuard
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from indblik.audit.sanitize import clean_text
+from indblik.identity.models import User, UserKind
+from indblik.organisations.models import Organisation
+from indblik.usage.models import COMMENT_MAX_LENGTH, Feedback
+
+# At most one question per user in this period, whatever the answer ("not now" included).
+INTERVAL = dt.timedelta(days=7)
+# Something that looks like a CPR number (ddmmyy-xxxx, with or without the dash or a space)
+# is removed from a comment: the answer must never hold patient data.
+_CPR_LIKE = re.compile(r"(?<!\d)\d{6}[-\s]?\d{4}(?!\d)")
+REDACTED = "[…]"
+# Set in the session after an answer, so the next chart page says thank you once.
+THANKS_SESSION_KEY = "indblik_feedback_thanks"
+
+
+def may_answer(user: object) -> TypeGuard[User]:
+    """Tell whether ``user`` is someone the prompt is for: an organisation's professional."""
+    return (
+        isinstance(user, User)
+        and user.is_active
+        and user.kind == UserKind.PROFESSIONAL
+        and bool(user.organisation_cvr)
+    )
+
+
+def is_due(user: object, *, now: dt.datetime | None = None) -> bool:
+    """Tell whether to ask ``user`` now: switched on, and no answer in the last 7 days."""
+    if not settings.INDBLIK_FEEDBACK_PROMPT or not may_answer(user):
+        return False
+    since = (now or timezone.now()) - INTERVAL
+    return not Feedback.objects.filter(user=user, at__gt=since).exists()
+
+
+def clean_comment(text: str) -> str:
+    """Return the comment on one bounded line of text, with CPR-like numbers removed."""
+    return _CPR_LIKE.sub(REDACTED, clean_text(text or "", COMMENT_MAX_LENGTH)).strip()
+
+
+def submit(
+    user: User,
+    *,
+    score: int | None,
+    comment: str = "",
+    now: dt.datetime | None = None,
+) -> Feedback | None:
+    """Store an answer (``score`` None: "not now"); None if the user was not due one."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # In the transaction: two tabs answering at once still store one answer.
+        if not is_due(user, now=now):
+            return None
+        organisation = Organisation.objects.filter(cvr=user.organisation_cvr).first()
+        if organisation is None:
+            return None
+        return Feedback.objects.create(
+            user=user,
+            organisation=organisation,
+            score=score,
+            comment=clean_comment(comment) if score is not None else "",
+            at=now,
+        )
