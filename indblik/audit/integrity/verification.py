@@ -209,7 +209,11 @@ def verify(*, processes: int = 1, anchors: Mapping[int, str] | None = None) -> V
         # Workers open their own connections; a forked copy of ours would be shared by both.
         connections.close_all()
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=len(parts),
+            mp_context=context,
+            initializer=_forget_inherited_connections,
+        ) as pool:
             for part in pool.map(_verify_part, parts):
                 report.merge(part)
     report.seconds = time.perf_counter() - started
@@ -244,6 +248,21 @@ def _partition(checkpoints: list[AuditCheckpoint], processes: int) -> list[_Part
             group, after = [], checkpoint.last_id
     parts.append((group, after, None))
     return parts
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked worker, drop any connection object copied from the parent, unclosed.
+
+    Closing it would end the parent's (or a sibling worker's) session on the shared socket;
+    psycopg does not finish a connection in a process that did not open it, so dropping the
+    reference is safe. The worker then opens its own connection.
+    """
+    for conn in connections.all(initialized_only=True):
+        conn.connection = None
+        conn.in_atomic_block = False
+        conn.savepoint_ids = []
+        conn.needs_rollback = False
+        conn.closed_in_transaction = False
 
 
 def _verify_part(part: _Part) -> VerifyReport:
