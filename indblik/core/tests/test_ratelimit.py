@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
 
 from indblik.audit import Action, AuditEvent
@@ -147,12 +148,15 @@ def test_a_new_window_starts_afresh_and_clears_the_windows_that_are_over() -> No
     assert not RateCounter.objects.filter(window_start=start).exists()
 
 
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'",
+    reason="SQLite's in-memory test database locks tables instead of waiting",
+)
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_each_get_their_own_count() -> None:
     # One upsert statement per request: no read-then-write that two app servers could race.
     from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connection
 
     def one(_: int) -> int:
         try:
