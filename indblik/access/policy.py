@@ -31,71 +31,38 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from indblik.access.models import ReviewAlert
 from indblik.organisations.models import Organisation, OrganisationType
 from indblik.records import fhir
 from indblik.records.sections import Section
 from indblik.records.source import PatientRecord, RecordSource, SectionQuery, source
-
-PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 
 @dataclass(frozen=True)
 class TypePolicy:
     """What counts as a treatment relationship for one organisation type."""
 
-    residence: bool  # living in the municipality is evidence (municipalities only)
     care_event_days: int  # a care event referencing the organisation this recent is evidence
     grant_minutes: int  # how long a treatment grant lasts
-    emergency: bool  # emergency access (reason required, review alert) is allowed
-    emergency_only: bool  # every lookup is an emergency lookup (the 1813 line)
-    emergency_grant_minutes: int
-    block_override: bool  # an emergency may override a citizen's block (alert raised)
+    residence: bool = False  # living in the municipality is evidence (municipalities only)
+    emergency: bool = False  # emergency access (reason required, review alert) is allowed
+    emergency_only: bool = False  # every lookup is an emergency lookup (the 1813 line)
+    emergency_grant_minutes: int = 120
+    block_override: bool = False  # an emergency may override a citizen's block (alert raised)
 
 
 DEFAULTS: dict[str, TypePolicy] = {
     OrganisationType.MUNICIPALITY: TypePolicy(
-        residence=True,
-        care_event_days=30,
-        grant_minutes=240,
-        emergency=False,
-        emergency_only=False,
-        emergency_grant_minutes=120,
-        block_override=False,
+        care_event_days=30, grant_minutes=240, residence=True
     ),
-    OrganisationType.NEAR_CLINIC: TypePolicy(
-        residence=False,
-        care_event_days=90,
-        grant_minutes=240,
-        emergency=False,
-        emergency_only=False,
-        emergency_grant_minutes=120,
-        block_override=False,
-    ),
-    OrganisationType.HOSPICE: TypePolicy(
-        residence=False,
-        care_event_days=90,
-        grant_minutes=480,
-        emergency=False,
-        emergency_only=False,
-        emergency_grant_minutes=120,
-        block_override=False,
-    ),
-    OrganisationType.SOCIAL_SERVICES: TypePolicy(
-        residence=False,
-        care_event_days=30,
-        grant_minutes=240,
-        emergency=False,
-        emergency_only=False,
-        emergency_grant_minutes=120,
-        block_override=False,
-    ),
+    OrganisationType.NEAR_CLINIC: TypePolicy(care_event_days=90, grant_minutes=240),
+    OrganisationType.HOSPICE: TypePolicy(care_event_days=90, grant_minutes=480),
+    OrganisationType.SOCIAL_SERVICES: TypePolicy(care_event_days=30, grant_minutes=240),
     OrganisationType.EMERGENCY_LINE: TypePolicy(
-        residence=False,
         care_event_days=0,
         grant_minutes=120,
         emergency=True,
         emergency_only=True,
-        emergency_grant_minutes=120,
         block_override=True,
     ),
 }
@@ -106,11 +73,8 @@ PURPOSES = (TREATMENT, EMERGENCY)
 MAX_REASON = 500
 
 
-class Alert:
-    """Kinds of review alert a decision raises (values of ``ReviewAlert.Kind``)."""
-
-    EMERGENCY = "emergency"
-    BLOCK_OVERRIDE = "block-override"
+# The kinds of review alert a decision raises.
+Alert = ReviewAlert.Kind
 
 
 @dataclass(frozen=True)

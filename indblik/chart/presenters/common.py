@@ -87,11 +87,9 @@ def concept_text(concept: Any) -> str:
     if isinstance(text, str) and text.strip():
         return text.strip()
     for coding in _items(concept.get("coding")):
-        if isinstance(coding, Mapping):
-            for key in ("display", "code"):
-                value = coding.get(key)
-                if isinstance(value, str) and value.strip():
-                    return value.strip()
+        text = coding_text(coding)
+        if text:
+            return text
     return ""
 
 
