@@ -63,3 +63,16 @@ def screenshot(request: pytest.FixtureRequest) -> Any:
         return path
 
     return shot
+
+
+@pytest.fixture(scope="session")
+def hospital(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A second Indblik process serving the synthetic story over FHIR (live-source tests)."""
+    from indblik.records.tests.hospital import HospitalServer, story_resources
+
+    server = HospitalServer(tmp_path_factory.mktemp("hospital"), story_resources())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -92,10 +92,34 @@ if not PRODUCTION:
 CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
 
 INDBLIK_TRUSTED_PROXIES = env_networks("INDBLIK_TRUSTED_PROXIES")
-INDBLIK_RECORD_SOURCE = env_str("INDBLIK_RECORD_SOURCE") or "local"
+# Where the chart reads the record: "local" (the ingested store) or a FHIR R4 server's base
+# URL, read live with SMART Backend Services (indblik.records.live; docs/configuration.md).
+INDBLIK_RECORD_SOURCE = (env_str("INDBLIK_RECORD_SOURCE") or "local").rstrip("/")
+INDBLIK_FHIR_CLIENT_ID = env_str("INDBLIK_FHIR_CLIENT_ID") or ""
+INDBLIK_FHIR_CLIENT_KEY_FILE = env_str("INDBLIK_FHIR_CLIENT_KEY_FILE") or ""
+INDBLIK_FHIR_TOKEN_URL = env_str("INDBLIK_FHIR_TOKEN_URL") or ""  # else from SMART discovery
+INDBLIK_FHIR_SCOPE = env_str("INDBLIK_FHIR_SCOPE") or "system/*.read"
+INDBLIK_FHIR_CA_FILE = env_str("INDBLIK_FHIR_CA_FILE") or ""
+INDBLIK_FHIR_CLIENT_CERT_FILE = env_str("INDBLIK_FHIR_CLIENT_CERT_FILE") or ""  # mutual TLS
+INDBLIK_FHIR_CLIENT_CERT_KEY_FILE = env_str("INDBLIK_FHIR_CLIENT_CERT_KEY_FILE") or ""
+INDBLIK_FHIR_TIMEOUT_MS = env_int("INDBLIK_FHIR_TIMEOUT_MS", 5000, minimum=100, maximum=60000)
+# Send a page's searches as one FHIR batch: auto (when the server's CapabilityStatement offers
+# the batch interaction), on, or off (one request per search, concurrently).
+INDBLIK_FHIR_BATCH = env_choice("INDBLIK_FHIR_BATCH", "auto", ("auto", "on", "off"))
+INDBLIK_FHIR_MAX_BYTES = env_int(
+    "INDBLIK_FHIR_MAX_BYTES", 16 * 1024 * 1024, minimum=64 * 1024, maximum=512 * 1024 * 1024
+)
 if INDBLIK_RECORD_SOURCE != "local":
-    # Live reads from a FHIR server are not built yet (issue 8): refuse rather than pretend.
-    raise ImproperlyConfigured("INDBLIK_RECORD_SOURCE: only 'local' is supported in this version")
+    from indblik.records.live.config import validate_settings as _validate_live_source
+
+    _validate_live_source(
+        INDBLIK_RECORD_SOURCE,
+        production=PRODUCTION,
+        client_id=INDBLIK_FHIR_CLIENT_ID,
+        key_file=INDBLIK_FHIR_CLIENT_KEY_FILE,
+        cert_file=INDBLIK_FHIR_CLIENT_CERT_FILE,
+        cert_key_file=INDBLIK_FHIR_CLIENT_CERT_KEY_FILE,
+    )
 
 # Machine clients (feeds on /fhir/r4/, organisations' SCIM clients) present a client
 # certificate to nginx, which verifies it and passes its subject on in X-Client-Cert-Subject;
@@ -121,6 +145,8 @@ INDBLIK_RATE_LIMIT_WINDOW_SECONDS = env_int(
 INDBLIK_RATE_LIMIT_LOGIN = env_int("INDBLIK_RATE_LIMIT_LOGIN", 120, minimum=0, maximum=10**6)
 INDBLIK_RATE_LIMIT_LAUNCH = env_int("INDBLIK_RATE_LIMIT_LAUNCH", 300, minimum=0, maximum=10**6)
 INDBLIK_RATE_LIMIT_SCIM = env_int("INDBLIK_RATE_LIMIT_SCIM", 600, minimum=0, maximum=10**6)
+# The SMART token endpoint (POST /fhir/r4/auth/token): a client needs one token per 5 minutes.
+INDBLIK_RATE_LIMIT_TOKEN = env_int("INDBLIK_RATE_LIMIT_TOKEN", 120, minimum=0, maximum=10**6)
 
 # --- access policy ------------------------------------------------------------------------
 # Per organisation type overrides of the access policy's defaults (indblik.access.policy), as
@@ -160,6 +186,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: the request id (response header, every log line) and the request's log line
+    # and latency cover everything below (indblik.core.logs, indblik.core.metrics).
+    "indblik.core.logs.RequestLogMiddleware",
+    "indblik.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Browser protections of every response (indblik.core.headers; docs/security-model.md).
@@ -432,12 +462,40 @@ INDBLIK_FOLLOWUP_VIP_LABELS = env_list("INDBLIK_FOLLOWUP_VIP_LABELS") or [
 # The chart's optional "How useful was this lookup?" prompt (at most once per user per week).
 INDBLIK_FEEDBACK_PROMPT = env_bool("INDBLIK_FEEDBACK_PROMPT", True)
 
-# --- logging ------------------------------------------------------------------------------
+# --- logging and metrics (indblik.core.logs, indblik.core.metrics; docs/operations.md) -------
+# One JSON object per line in production (for the log shipper), readable lines elsewhere;
+# every line of a request carries its id, and CPR-like numbers are masked either way.
+INDBLIK_LOG_FORMAT = env_choice(
+    "INDBLIK_LOG_FORMAT", "json" if PRODUCTION else "text", ("json", "text")
+)
+# /metrics is off (404) unless a bearer token and/or the scrapers' networks are set; with
+# both, a scrape needs both. The token is a secret: give it as INDBLIK_METRICS_TOKEN_FILE.
+INDBLIK_METRICS_TOKEN = env_secret("INDBLIK_METRICS_TOKEN") or ""
+if INDBLIK_METRICS_TOKEN and (
+    len(INDBLIK_METRICS_TOKEN) < 32
+    or any(word in INDBLIK_METRICS_TOKEN.lower() for word in _PLACEHOLDERS)
+):
+    raise ImproperlyConfigured(
+        "INDBLIK_METRICS_TOKEN looks like a placeholder: use at least 32 random characters"
+    )
+INDBLIK_METRICS_NETWORKS = env_networks("INDBLIK_METRICS_NETWORKS")
+
+LOGGING_CONFIG = "indblik.core.logs.configure"  # dictConfig, and Python's warnings too
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "indblik.core.logs.JsonFormatter"},
+        "text": {"()": "indblik.core.logs.TextFormatter"},
+    },
+    "filters": {"request_id": {"()": "indblik.core.logs.RequestIdFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": INDBLIK_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("INDBLIK_LOG_LEVEL") or "INFO"},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

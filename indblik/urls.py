@@ -3,11 +3,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from indblik import views
+from indblik.core import metrics
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),  # off unless configured
     path("admin/", admin.site.urls),
     path("saml2/", include("indblik.identity.urls")),
     path("scim/v2/", include("indblik.identity.scim_urls")),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -23,7 +24,15 @@ from indblik import audit
 from indblik.access import policy
 from indblik.access.models import Grant, ReviewAlert
 from indblik.organisations.models import Organisation
-from indblik.records.source import PatientRecord, RecordSource, source
+from indblik.records.sections import Section
+from indblik.records.source import (
+    LocalStore,
+    PatientRecord,
+    RecordSource,
+    SectionQuery,
+    SectionResult,
+    source,
+)
 
 logger = logging.getLogger("indblik.access")
 
@@ -32,12 +41,17 @@ HANDLE_BYTES = 24  # 32 URL-safe characters: unguessable, and short enough for a
 
 @dataclass(frozen=True)
 class ActiveGrant:
-    """A grant that holds for this request, with the patient as the source has them now."""
+    """A grant that holds for this request, with the patient as the source has them now.
+
+    ``sections`` holds what the caller asked :func:`active_grant` to ``read`` (None when it
+    was not read with the re-check: then the caller reads it itself).
+    """
 
     grant: Grant
     organisation: Organisation
     patient: PatientRecord
     record_source: RecordSource
+    sections: Mapping[Section, SectionResult] | None = None
 
     @property
     def handle(self) -> str:
@@ -100,17 +114,23 @@ def open_grant(
     return grant
 
 
-def active_grant(request: HttpRequest, handle: str) -> ActiveGrant:
-    """Return the grant named by ``handle`` if it holds for this request; else raise Http404."""
+def active_grant(
+    request: HttpRequest, handle: str, *, read: Iterable[SectionQuery] = ()
+) -> ActiveGrant:
+    """Return the grant named by ``handle`` if it holds for this request; else raise Http404.
+
+    ``read``: sections of the patient the caller will show if the grant holds. On the local
+    store they are read in the same statement as the citizen's blocks and returned in
+    ``ActiveGrant.sections``; nothing of them leaves this function unless every check has
+    passed. (Elsewhere ``sections`` is None and the caller reads them.)
+    """
     user = request.user
     session_key = getattr(request, "session", None) and request.session.session_key
     if not user.is_authenticated or not session_key or not _plausible(handle):
         raise Http404
-    grant = (
-        Grant.objects.filter(handle=handle, user_id=user.pk, session_key=session_key)
-        .select_related("organisation")
-        .first()
-    )
+    # No join: the organisation of a grant that holds is the request's own, already read by
+    # NetworkAllowlistMiddleware (a refusal reads the grant's for its audit row).
+    grant = Grant.objects.filter(handle=handle, user_id=user.pk, session_key=session_key).first()
     if grant is None:
         _audit_denial(request, None, "grant-unknown")
         raise Http404
@@ -133,9 +153,46 @@ def active_grant(request: HttpRequest, handle: str) -> ActiveGrant:
         _revoke(request, grant, "patient-unknown")
     if patient.deceased:
         _revoke(request, grant, "patient-deceased")
-    if not grant.emergency_override and policy.blocks(patient, organisation, record_source=reader):
+    if grant.emergency_override:
+        return ActiveGrant(grant, organisation, patient, reader)
+    queries = list(read)
+    along = _ReadAlong(reader, queries) if queries and isinstance(reader, LocalStore) else None
+    if policy.blocks(patient, organisation, record_source=along or reader):
         _revoke(request, grant, "blocked")
-    return ActiveGrant(grant, organisation, patient, reader)
+    return ActiveGrant(grant, organisation, patient, reader, along.results if along else None)
+
+
+class _ReadAlong(LocalStore):
+    """The local store as :func:`policy.blocks` sees it: its read carries the page's too.
+
+    The policy reads the citizen's consents with its own query (its shape and rules stay in
+    ``access.policy``); this adds the caller's queries to that one ``sections`` statement and
+    keeps their results for after the decision. A query for the policy's own section is never
+    mixed in (the caller's would replace it): the caller's are then read afterwards, apart.
+    Only for the local store (it is one, so the policy treats it as one); a live source is
+    read as before.
+    """
+
+    def __init__(self, reader: LocalStore, queries: Iterable[SectionQuery]) -> None:
+        self.reader = reader
+        self.queries = list(queries)
+        self.results: dict[Section, SectionResult] | None = None
+
+    def section(self, patient: PatientRecord, query: SectionQuery) -> SectionResult:
+        if self.results is not None or any(q.section == query.section for q in self.queries):
+            return self.reader.section(patient, query)
+        results = self.reader.sections(patient, [query, *self.queries])
+        own = results.pop(query.section)
+        self.results = results
+        return own
+
+    def find_patient(self, cpr: str) -> PatientRecord | None:
+        return self.reader.find_patient(cpr)
+
+    def sections(
+        self, patient: PatientRecord, queries: Iterable[SectionQuery]
+    ) -> dict[Section, SectionResult]:
+        return self.reader.sections(patient, queries)
 
 
 def _plausible(handle: str) -> bool:

@@ -39,9 +39,10 @@ from indblik import audit
 from indblik.access import grants, policy, tokens
 from indblik.audit.middleware import unavailable_response
 from indblik.audit.net import client_address
+from indblik.core import metrics
 from indblik.organisations.models import Organisation
 from indblik.organisations.network import is_allowed
-from indblik.records.source import source
+from indblik.records.source import AmbiguousPatient, SourceUnavailable, source
 
 logger = logging.getLogger("indblik.access")
 
@@ -96,6 +97,14 @@ MESSAGES: dict[str, Any] = {
         "Indblik button again."
     ),
     "emergency-not-allowed": _("Your organisation does not have emergency access."),
+    "source-unavailable": _(
+        "The hospital record could not be reached just now, so the citizen was not opened. "
+        "Press the Indblik button in your care system again in a moment."
+    ),
+    "patient-ambiguous": _(
+        "The hospital record holds more than one citizen with this CPR number. Indblik does "
+        "not guess between them. Please contact the hospital."
+    ),
 }
 STATUS = {
     "organisation-unknown": 403,
@@ -106,6 +115,8 @@ STATUS = {
     "role-missing": 403,
     "user-inactive": 403,
     "emergency-not-allowed": 403,
+    "source-unavailable": 503,
+    "patient-ambiguous": 409,
 }
 # Refusals about the citizen: all the same "not available" page.
 NOT_AVAILABLE = {
@@ -196,6 +207,7 @@ def launch(request: HttpRequest) -> HttpResponse:
         )
     except audit.AuditWriteError:
         return unavailable_response(request)
+    metrics.launch_outcome("token", "accepted")
     pending = PendingLaunch.from_claims(claims)
     saml_session = request.saml_session  # type: ignore[attr-defined]
     saml_session[PENDING_KEY] = asdict(pending)
@@ -229,16 +241,22 @@ def resume(request: HttpRequest) -> HttpResponse:
         # allowed network; without it the organisation is not usable now.
         return refused(request, "organisation-not-live", stage="bind", pending=pending)
     reader = source()
-    patient = reader.find_patient(pending.patient)
-    decision = policy.decide(
-        user,
-        organisation,
-        patient,
-        pending.purpose,
-        reason=pending.reason,
-        contextual=True,
-        record_source=reader,
-    )
+    try:
+        patient = reader.find_patient(pending.patient)
+        decision = policy.decide(
+            user,
+            organisation,
+            patient,
+            pending.purpose,
+            reason=pending.reason,
+            contextual=True,
+            record_source=reader,
+        )
+    except SourceUnavailable as exc:
+        # A live record source is down, slow or ambiguous: nothing decided, nothing opened.
+        reason = "patient-ambiguous" if isinstance(exc, AmbiguousPatient) else "source-unavailable"
+        return refused(request, reason, stage="decide", pending=pending)
+    metrics.launch_outcome("decide", "allowed" if decision.allowed else "denied", decision.refusal)
     try:
         audit.record(
             request,
@@ -280,6 +298,7 @@ def refused(
 ) -> HttpResponse:
     """Audit a refused launch and answer with the refusal page."""
     logger.warning("launch refused at %s: %s", stage, reason)
+    metrics.launch_outcome(stage, "refused", reason)
     cvr = (claims.org if claims else "") or (pending.org if pending else "") or organisation_cvr
     cpr = (claims.patient if claims else "") or (pending.patient if pending else "")
     try:

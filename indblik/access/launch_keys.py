@@ -11,10 +11,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,8 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
+
+from indblik.core.keyfiles import generate_once
 
 GENERATED_KEY_NAME = "launch-key.jwk.json"
 KEY_ALGORITHM = "ECDH-ES+A256KW"
@@ -193,19 +192,4 @@ def _read(path: Path) -> bytes:
 
 def _generate(path: Path) -> None:
     """Write a new key set atomically with mode 0600, once, whatever the number of workers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / ".launch-key.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.exists():
-            return  # another worker generated it while we waited: use theirs
-        data = json.dumps({"keys": [new_private_jwk()]}, indent=2).encode()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+    generate_once(path, lambda: json.dumps({"keys": [new_private_jwk()]}, indent=2).encode())

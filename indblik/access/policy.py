@@ -35,7 +35,7 @@ from indblik.access.models import ReviewAlert
 from indblik.organisations.models import Organisation, OrganisationType
 from indblik.records import fhir
 from indblik.records.sections import Section
-from indblik.records.source import PatientRecord, RecordSource, SectionQuery, source
+from indblik.records.source import LocalStore, PatientRecord, RecordSource, SectionQuery, source
 
 
 @dataclass(frozen=True)
@@ -157,15 +157,23 @@ def blocks(
     record_source: RecordSource | None = None,
     now: dt.datetime | None = None,
 ) -> list[str]:
-    """Return the ids of the citizen's active blocks that cover ``org`` (empty: none)."""
+    """Return the ids of the citizen's active blocks that cover ``org`` (empty: none).
+
+    With a live record source the blocks a citizen made in Min log live in this server's own
+    store (the hospital's server does not hold them): both are read, and either blocks.
+    """
     reader = record_source or source()
-    result = reader.section(
-        patient, SectionQuery(Section.CONSENTS, limit=100, include_restricted=True)
-    )
+    query = SectionQuery(Section.CONSENTS, limit=100, include_restricted=True)
+    consents = list(reader.section(patient, query).resources)
+    if not isinstance(reader, LocalStore):
+        local = LocalStore()
+        own = local.find_patient(patient.cpr)
+        if own is not None:
+            consents.extend(local.section(own, query).resources)
     moment = now or timezone.now()
     return [
         str(consent.get("id", "?"))
-        for consent in result.resources
+        for consent in consents
         if consent.get("resourceType") == "Consent" and blocks_organisation(consent, org, moment)
     ]
 

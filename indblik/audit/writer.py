@@ -9,6 +9,7 @@ into a 503 page that carries no data.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from indblik.audit.actors import Actor, actor_for_request
 from indblik.audit.errors import AuditWriteError
 from indblik.audit.models import AuditEvent
 from indblik.audit.sanitize import clean_codes, clean_details, clean_text
+from indblik.core import metrics
 
 logger = logging.getLogger("indblik.audit")
 
@@ -84,6 +86,7 @@ def record(
     # database soon after its `at` (see integrity.settled_horizon).
     event = _stamped(fields, timezone.now())
     using = DEFAULT_DB_ALIAS
+    started = time.perf_counter()
     try:
         if transaction.get_connection(using).in_atomic_block:
             # Its own savepoint: inside a caller's atomic block a failed insert rolls back
@@ -97,6 +100,7 @@ def record(
             models.Model.save(event, force_insert=True, using=using)
     except DatabaseError as exc:
         raise _write_failed(action, request, exc) from exc
+    metrics.audit_write(time.perf_counter() - started)
     return event
 
 
@@ -106,6 +110,7 @@ def _write_failed(action: str, request: HttpRequest | None, exc: Exception) -> A
     cause = exc.__cause__
     code = getattr(cause, "sqlstate", None) or getattr(cause, "sqlite_errorname", None) or "-"
     request_ref = getattr(request, "indblik_request_id", "") if request is not None else ""
+    metrics.audit_write_failed()
     logger.error(
         "audit write failed (%s, code %s); action %s, request %s",
         type(exc).__name__,

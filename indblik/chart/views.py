@@ -29,6 +29,7 @@ from indblik.chart import documents
 from indblik.chart import rules as rules_of_use
 from indblik.chart.presenters import Filters, PageInput, common
 from indblik.chart.presenters.registry import RESERVED, Presenter, presenter
+from indblik.chart.unavailable import source_guard
 from indblik.records import fhir
 from indblik.records.sections import PAGES, TITLES, Section
 from indblik.records.source import SectionResult
@@ -38,6 +39,7 @@ MAX_FILTER_TEXT = 100
 
 @require_safe
 @never_cache
+@source_guard
 def page(request: HttpRequest, handle: str, section: Section = Section.SNAPSHOT) -> HttpResponse:
     """One page of the granted citizen's record."""
     return _page(request, handle, section, print_view=False)
@@ -45,19 +47,24 @@ def page(request: HttpRequest, handle: str, section: Section = Section.SNAPSHOT)
 
 @require_safe
 @never_cache
+@source_guard
 def print_page(request: HttpRequest, handle: str, section: Section) -> HttpResponse:
     """The printable version of a page, watermarked with who printed it and when."""
     return _page(request, handle, section, print_view=True)
 
 
 def _page(request: HttpRequest, handle: str, section: Section, *, print_view: bool) -> HttpResponse:
-    grant = active_grant(request, handle)  # Http404 for anything not granted right now
-    if not rules_of_use.acknowledged(request.user):
-        return _to_rules(request)
     entry = presenter(section)
     filters = parse_filters(request.GET, entry.filters)
     queries = entry.queries(filters)
-    results = grant.record_source.sections(grant.patient, queries) if queries else {}
+    # Http404 for anything not granted right now. The page's sections are read in the same
+    # round trip as the citizen's blocks, and only returned when the grant holds.
+    grant = active_grant(request, handle, read=queries)
+    if not rules_of_use.acknowledged_by(request):
+        return _to_rules(request)
+    results = grant.sections
+    if results is None:
+        results = grant.record_source.sections(grant.patient, queries) if queries else {}
     now = timezone.now()
     data = entry.present(PageInput(section, grant.patient, results, filters, now))
     shown = data.pop("resource_ids", None)
@@ -91,6 +98,8 @@ def _page(request: HttpRequest, handle: str, section: Section, *, print_view: bo
         filters=filters,
         print_view=print_view,
         now=now,
+        # What a live source could not show (malformed entries skipped, a bounded read).
+        source_notices=sorted({notice for result in results.values() for notice in result.notices}),
     )
     context["chart"] = _layout(request, grant, entry, filters, data, now, print_view=print_view)
     template = "chart/print.html" if print_view else "chart/page.html"
@@ -99,10 +108,11 @@ def _page(request: HttpRequest, handle: str, section: Section, *, print_view: bo
 
 @require_safe
 @never_cache
+@source_guard
 def document(request: HttpRequest, handle: str, resource_id: str) -> HttpResponse:
     """One attachment of the granted citizen's record, inline (``?download=1``: as a file)."""
     grant = active_grant(request, handle)
-    if not rules_of_use.acknowledged(request.user):
+    if not rules_of_use.acknowledged_by(request):
         return _to_rules(request)
     download = request.GET.get("download") == "1"
     part = _int(request.GET.get("part"), default=0)
@@ -152,6 +162,7 @@ def rules(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next") or "")
     if request.method == "POST":
         rules_of_use.acknowledge(request.user)
+        rules_of_use.remember(request)
         if next_url:
             return HttpResponseRedirect(next_url)
         return redirect(reverse("chart:rules"))
@@ -238,11 +249,12 @@ def _layout(
     patient = grant.patient
     user = request.user
     today = now.astimezone(common.COPENHAGEN).date()
+    urls = page_urls(grant.handle)
     pages = [
         {
             "section": page_section,
             "title": TITLES[page_section],
-            "url": _url(grant.handle, page_section),
+            "url": urls[page_section],
             "current": page_section == section,
         }
         for page_section in PAGES
@@ -259,7 +271,7 @@ def _layout(
     return {
         "pages": pages,
         "template": entry.template,
-        "url": _url(grant.handle, section),
+        "url": urls[section],
         "print_url": print_url + ("?" + urlencode(current) if current else ""),
         "older_url": older_url,
         "is_older_page": filters.before is not None,
@@ -297,10 +309,17 @@ def _form_values(filters: Filters, query: QueryDict) -> dict[str, str]:
     return values
 
 
-def _url(handle: str, section: Section) -> str:
-    if section == Section.SNAPSHOT:
-        return reverse("chart:snapshot", args=[handle])
-    return reverse("chart:section", args=[handle, section.value])
+def page_urls(handle: str) -> dict[Section, str]:
+    """The URL of every page of the grant ``handle``, from one ``reverse``.
+
+    Each page lives at ``<snapshot URL><section>/`` (``chart/urls.py``; a test checks this
+    against ``reverse`` for every page): the navigation needs all 18 on every page.
+    """
+    snapshot = reverse("chart:snapshot", args=[handle])
+    return {
+        section: snapshot if section == Section.SNAPSHOT else f"{snapshot}{section.value}/"
+        for section in PAGES
+    }
 
 
 def _cpr_text(cpr: str) -> str:

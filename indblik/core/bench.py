@@ -212,6 +212,29 @@ def bench_acs(kind: str, runs: int) -> Result:
     return result
 
 
+def bench_live(kind: str, patients: int, requests: int) -> list[Result]:
+    """The snapshot read live from a loopback Indblik's FHIR API, beside the local store's."""
+    args = ["--patients", str(patients), "--requests", str(requests)]
+    if kind == "postgres":
+        # The hospital's Indblik on a PostgreSQL database of its own, like this one's store.
+        with fresh_database(kind) as hospital_url:
+            data = _module_json(
+                "indblik.records.live.bench", [*args, "--hospital-database", hospital_url], kind
+            )
+    else:
+        data = _module_json("indblik.records.live.bench", args, kind)
+    results = []
+    for key, label in (("local", "local store"), ("live", "live FHIR source, loopback")):
+        result = Result(f"snapshot in process: {label}", kind, "ms (median)")
+        result.runs = [data[key]["median_ms"]]
+        result.notes = {"p95 ms": data[key]["p95_ms"], "n": data[key]["n"]}
+        results.append(result)
+    results[1].notes["live/local"] = f"{data['ratio_median']:.2f}"
+    results[1].notes["FHIR requests/page"] = data["http_requests_per_page"]
+    results[1].notes["record"] = f"{data['record_resources']} resources"
+    return results
+
+
 def bench_audit_verify(kind: str, rows: int) -> Result:
     """Time `indblik audit verify` over ``rows`` synthetic audit events."""
     data = _module_json("indblik.audit.bench", ["--rows", str(rows), "--processes", "2"], kind)

@@ -41,6 +41,7 @@ BUCKETS = {
     "access:launch": "launch",
     "access:resume": "launch",
     "scim": "scim",
+    "fhir:smart-token": "token",  # SMART Backend Services token endpoint (records.api)
 }
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
@@ -136,6 +137,9 @@ def too_many_requests(request: HttpRequest, bucket: str, *, retry_after: int) ->
             {"schemas": [SCIM_ERROR], "status": "429", "detail": "too many requests"}
         )
         response = HttpResponse(body, status=429, content_type="application/scim+json")
+    elif bucket == "token":
+        body = orjson.dumps({"error": "invalid_request", "error_description": "too many requests"})
+        response = HttpResponse(body, status=429, content_type="application/json")
     else:
         page = render_to_string("core/too_many_requests.html", request=request)
         response = HttpResponse(page, status=429)

@@ -39,8 +39,8 @@ from indblik import audit
 from indblik.audit import Action, Outcome
 from indblik.audit.errors import AuditWriteError
 from indblik.audit.net import client_address
-from indblik.organisations.models import Organisation, Status
-from indblik.organisations.network import is_allowed
+from indblik.organisations.models import NetworkRange, Organisation, Status
+from indblik.organisations.network import address_allowed
 
 logger = logging.getLogger("indblik.organisations")
 
@@ -81,11 +81,11 @@ class NetworkAllowlistMiddleware:
         cvr = organisation_cvr(request)
         if not cvr or request.path.startswith(EXEMPT_PATHS):
             return self.get_response(request)
-        org = Organisation.objects.prefetch_related("network_ranges").filter(cvr=cvr).first()
+        org, cidrs = organisation_and_networks(cvr)
         if org is None or org.status != Status.LIVE:
             return self._closed(request, cvr, org)
         address = client_address(request)
-        if not is_allowed(org, address):
+        if not address_allowed(cidrs, address):
             return self._outside(request, org, address)
         # Downstream code (launch, access) can use the organisation without another query.
         request.indblik_organisation = org  # type: ignore[attr-defined]
@@ -122,6 +122,22 @@ class NetworkAllowlistMiddleware:
         )
         add_never_cache_headers(response)
         return response
+
+
+def organisation_and_networks(cvr: str) -> tuple[Organisation | None, list[str]]:
+    """Return the organisation with this CVR number and its allowed networks, read now.
+
+    One query (the ranges joined to their organisation) for an organisation with networks,
+    which every organisation in use has; a second only for one without, which is refused
+    anyway. Nothing is kept between requests: a suspension or a removed network takes effect
+    on the next request.
+    """
+    ranges = list(
+        NetworkRange.objects.filter(organisation__cvr=cvr).select_related("organisation").order_by()
+    )
+    if ranges:
+        return ranges[0].organisation, [item.cidr for item in ranges]
+    return Organisation.objects.filter(cvr=cvr).first(), []
 
 
 def _audit_refusal(

@@ -1,8 +1,10 @@
 """Feed credentials: bearer tokens for the systems that use the FHIR API.
 
-A feed is either a system that pushes FHIR data (scope ``ingest``: the integration engine) or
-one that reads citizens' audit events (scope ``audit-read``: the hospital's patient portal);
-each endpoint accepts only its own scope.
+A feed is either a system that pushes FHIR data (scope ``ingest``: the integration engine),
+one that reads citizens' audit events (scope ``audit-read``: the hospital's patient portal) or
+one that reads the record (scope ``record-read``: another Indblik, a FHIR client); each
+endpoint accepts only its own scope. The SMART token endpoint (:mod:`indblik.records.smart`)
+issues short-lived credentials here too, limited to the resource types granted.
 
 A token is shown once, when it is issued; only its SHA-256 is stored. A feed may hold two
 live credentials during a rotation: the new one, and the old one until its overlap expires.
@@ -43,11 +45,26 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_credential(feed: Feed, *, expires_at: dt.datetime | None = None) -> IssuedToken:
-    """Create a new credential for ``feed`` and return it with its token."""
+def issue_credential(
+    feed: Feed,
+    *,
+    expires_at: dt.datetime | None = None,
+    short_lived: bool = False,
+    resource_types: str = "",
+) -> IssuedToken:
+    """Create a new credential for ``feed`` and return it with its token.
+
+    ``short_lived`` marks an access token of the SMART token endpoint (purged once expired);
+    ``resource_types`` limits it to the types of the scopes granted (space-separated).
+    """
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     credential = FeedCredential.objects.create(
-        feed=feed, prefix=token[:PREFIX_LENGTH], token_hash=hash_token(token), expires_at=expires_at
+        feed=feed,
+        prefix=token[:PREFIX_LENGTH],
+        token_hash=hash_token(token),
+        expires_at=expires_at,
+        short_lived=short_lived,
+        resource_types=resource_types,
     )
     return IssuedToken(token, credential)
 
@@ -99,6 +116,12 @@ def bearer_token(request: HttpRequest) -> str | None:
 
 def authenticate(token: str | None) -> Feed | None:
     """Return the active feed this token belongs to, or None (unknown, revoked or expired)."""
+    credential = authenticate_credential(token)
+    return None if credential is None else credential.feed
+
+
+def authenticate_credential(token: str | None) -> FeedCredential | None:
+    """Return the live credential of an active feed this token is, or None."""
     if not token or not token.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(token)
@@ -122,5 +145,5 @@ def authenticate(token: str | None) -> Feed | None:
                 credential.feed.name,
             )
             return None
-        return credential.feed
+        return credential
     return None

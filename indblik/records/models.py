@@ -90,6 +90,13 @@ class Resource(models.Model):
                 name="resource_patient_section",
                 condition=Q(deleted=False),
             ),
+            # One type of one patient, newest first: the FHIR read API's search
+            # (indblik.records.api.search); without it a search could walk every row of a type.
+            models.Index(
+                fields=["patient", "resource_type", "-date"],
+                name="resource_patient_type",
+                condition=Q(deleted=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -125,18 +132,26 @@ class Feed(models.Model):
 
     A feed has exactly one scope, so one credential never both writes the record and reads
     the audit log: the integration engine pushes (``ingest``), the hospital's patient portal
-    reads citizens' audit events (``audit-read``).
+    reads citizens' audit events (``audit-read``), another Indblik or FHIR client reads the
+    record (``record-read``). A feed with public keys (``jwks``) may also get short-lived
+    access tokens from the SMART Backend Services token endpoint (:mod:`indblik.records.smart`).
     """
 
     class Scope(models.TextChoices):
         INGEST = "ingest", _("push FHIR data (ingestion)")
         AUDIT_READ = "audit-read", _("read audit events (patient portal)")
+        RECORD_READ = "record-read", _("read the record (another Indblik or FHIR client)")
 
     name = models.SlugField(max_length=100, unique=True)
     description = models.CharField(max_length=200, blank=True)
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.INGEST)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    jwks = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="public JWK Set whose keys sign the feed's SMART client assertions",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -153,9 +168,45 @@ class FeedCredential(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Access tokens of the SMART token endpoint: short-lived, purged once expired, and limited
+    # to the resource types of the scopes granted (long-lived credentials: all the feed's).
+    short_lived = models.BooleanField(default=False)
+    resource_types = models.TextField(
+        blank=True, help_text="space-separated resource types it may read; empty: no limit"
+    )
 
     def __str__(self) -> str:
         return f"{self.feed.name} {self.prefix}…"
+
+    def covers(self, resource_type: str | None) -> bool:
+        """Tell whether this credential may be used on ``resource_type``.
+
+        None is an endpoint of one type by itself (the AuditEvent search): the feed's scope
+        alone decides there.
+        """
+        if not self.resource_types or self.resource_types == "*" or resource_type is None:
+            return True
+        return resource_type in self.resource_types.split()
+
+
+class AssertionNonce(models.Model):
+    """A SMART client assertion's ``jti`` already used by a feed: a second one is a replay.
+
+    Insert or fail on the unique constraint, shared by every worker; kept until the assertion
+    could no longer pass the expiry check (``exp`` plus the clock skew), then purged.
+    """
+
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="+")
+    jti = models.CharField(max_length=200)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["feed", "jti"], name="assertion_nonce_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assertion nonce {self.pk} of feed {self.feed_id}"
 
 
 class IngestionRun(models.Model):

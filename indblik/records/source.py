@@ -27,6 +27,27 @@ from indblik.records.sections import Section
 DEFAULT_LIMIT = 50
 
 
+class SourceUnavailable(Exception):
+    """The record could not be read now (a live source timed out, refused or answered nonsense).
+
+    ``kind`` is a short, stable code safe for logs and metrics (``timeout``, ``unavailable``,
+    ``http-5xx``, ``auth``, ``forbidden``, ``malformed``, ``oversized``, ``circuit-open``); the
+    message names no citizen. The chart says so plainly and shows nothing as current.
+    """
+
+    def __init__(self, kind: str, message: str = "") -> None:
+        super().__init__(message or kind)
+        self.kind = kind
+
+
+class AmbiguousPatient(SourceUnavailable):
+    """The source has more than one patient with the CPR number: refuse, never guess."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__("ambiguous", f"{count} patients match the CPR identifier")
+        self.count = count
+
+
 @dataclass(frozen=True)
 class PatientRecord:
     """One citizen as a source found them (enough for the banner and the access policy)."""
@@ -39,6 +60,11 @@ class PatientRecord:
     municipality_code: str
     deceased: bool
     resource: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+    # A live source may bring the citizen's consents with the citizen (``_revinclude``): the
+    # access policy's check of blocks then needs no request of its own. None: not fetched.
+    consents: tuple[Mapping[str, Any], ...] | None = field(
+        default=None, repr=False, compare=False, hash=False
+    )
 
 
 @dataclass(frozen=True)
@@ -233,12 +259,20 @@ class LocalStore:
         return [orjson.loads(body) for body in bodies]
 
 
-@cache
 def source() -> RecordSource:
-    """Return the configured record source (``INDBLIK_RECORD_SOURCE``)."""
-    if settings.INDBLIK_RECORD_SOURCE == "local":
+    """Return the configured record source (``INDBLIK_RECORD_SOURCE``): one per process."""
+    return _source(settings.INDBLIK_RECORD_SOURCE)
+
+
+@cache
+def _source(configured: str) -> RecordSource:
+    if configured == "local":
         return LocalStore()
-    raise ImproperlyConfigured(f"unknown record source {settings.INDBLIK_RECORD_SOURCE!r}")
+    if configured.startswith(("https://", "http://")):
+        from indblik.records.live.source import FhirServerSource
+
+        return FhirServerSource.from_settings(configured)
+    raise ImproperlyConfigured(f"unknown record source {configured!r}")
 
 
 def _section_sql(

@@ -71,8 +71,8 @@ def feed_api(*methods: str, scope: str = Feed.Scope.INGEST) -> Callable[[View], 
                 )
             # Authenticate before reading a byte of the body.
             token = auth.bearer_token(request)
-            feed = auth.authenticate(token)
-            if feed is None:
+            credential = auth.authenticate_credential(token)
+            if credential is None:
                 challenge = 'Bearer realm="indblik"'
                 if token:
                     challenge += ', error="invalid_token"'
@@ -82,10 +82,18 @@ def feed_api(*methods: str, scope: str = Feed.Scope.INGEST) -> Callable[[View], 
                     "login",
                     {"WWW-Authenticate": challenge},
                 )
+            feed = credential.feed
+            request.indblik_feed_credential = credential  # type: ignore[attr-defined]
             if feed.scope != scope:
                 log.warning("feed %s refused: scope %s, not %s", feed.name, feed.scope, scope)
                 return outcome_response(
                     403, f"this credential's scope is {feed.scope}, not {scope}", "forbidden"
+                )
+            if not credential.covers(kwargs.get("resource_type")):
+                # An access token from the SMART token endpoint reads only the types granted.
+                log.warning("feed %s refused: the type is not among its scopes", feed.name)
+                return outcome_response(
+                    403, "this access token's scopes do not cover this resource type", "forbidden"
                 )
             if not client_certificate_allows(request, f"feed:{feed.name}"):
                 # The token is right but the TLS client is not the feed's (mutual TLS at nginx).
@@ -108,8 +116,42 @@ def feed_api(*methods: str, scope: str = Feed.Scope.INGEST) -> Callable[[View], 
     return decorate
 
 
+def by_method(**views: View) -> View:
+    """Return one view that hands each HTTP method to its own view (405 for the others).
+
+    ``/fhir/r4/<Type>`` and ``/fhir/r4/<Type>/<id>`` serve two kinds of client: ingestion
+    (POST, PUT, DELETE; scope ``ingest``) and reads (GET; scope ``record-read``). Each method's
+    view authenticates with its own scope.
+    """
+    allowed = ", ".join(views)
+
+    @csrf_exempt
+    def dispatch(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        view = views.get(request.method or "")
+        if view is None:
+            return outcome_response(405, f"use {allowed}", "not-supported", {"Allow": allowed})
+        return view(request, *args, **kwargs)
+
+    return dispatch
+
+
+@csrf_exempt
+def base(request: HttpRequest) -> HttpResponse:
+    """``POST /fhir/r4/``: a batch of reads for a ``record-read`` client, else ingestion.
+
+    The credential decides: a reader's token can only read (``records.api.batch``), an
+    ingest feed's only store; any other answer (401, 403) comes from ingestion's checks.
+    """
+    credential = auth.authenticate_credential(auth.bearer_token(request))
+    if credential is not None and credential.feed.scope == Feed.Scope.RECORD_READ:
+        from indblik.records.api.batch import batch
+
+        return batch(request)
+    return ingest_base(request)
+
+
 @feed_api("POST")
-def base(request: HttpRequest, feed: Feed) -> HttpResponse:
+def ingest_base(request: HttpRequest, feed: Feed) -> HttpResponse:
     """Ingest a Bundle, NDJSON or one resource (``POST /fhir/r4/``)."""
     content_type = request.META.get("CONTENT_TYPE") or ""
     return _respond(

@@ -377,6 +377,8 @@ def answer(request: HttpRequest) -> HttpResponse:
         )
         if stored is not None and score is not None:
             request.session[feedback.THANKS_SESSION_KEY] = True
+        # Answered (or not due after all): the next pages of this session do not ask again.
+        feedback.answered(request)
     response = HttpResponseRedirect(back)
     add_never_cache_headers(response)
     return response

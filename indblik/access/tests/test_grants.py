@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -35,6 +36,28 @@ def test_a_granted_page_is_shown_and_audited_once() -> None:
     assert [event.action for event in reads] == [audit.Action.PATIENT_READ]
 
 
+def block(patient: Any, suffix: str = "new-block") -> None:
+    """Ingest the citizen's block of every external organisation."""
+    ingest_resources(
+        [
+            {
+                "resourceType": "Consent",
+                "id": f"{patient.fhir_id}-{suffix}",
+                "status": "active",
+                "scope": {"coding": [{"code": "patient-privacy"}]},
+                "category": [{"coding": [{"code": "59284-0"}]}],
+                "patient": {"reference": f"Patient/{patient.fhir_id}"},
+                "provision": {"type": "deny"},
+            }
+        ],
+        source="test",
+        validate=False,
+        parallel=False,
+    )
+
+
+# The snapshot reads eight sections in the statement that reads the blocks; notes one.
+@pytest.mark.parametrize("page", ["notes", ""])
 @pytest.mark.parametrize(
     "change, reason",
     [
@@ -44,7 +67,7 @@ def test_a_granted_page_is_shown_and_audited_once() -> None:
         ("deceased", "patient-deceased"),
     ],
 )
-def test_a_change_ends_the_grant_at_the_next_request(change: str, reason: str) -> None:
+def test_a_change_ends_the_grant_at_the_next_request(change: str, reason: str, page: str) -> None:
     patient = citizen(municipality="0101", family="Endsen")
     granted = grant_client(patient)
     assert granted.client.get(granted.url()).status_code == 200
@@ -55,27 +78,12 @@ def test_a_change_ends_the_grant_at_the_next_request(change: str, reason: str) -
     elif change == "role-removed":
         User.objects.filter(pk=granted.user.pk).update(roles=[])
     elif change == "block-added":
-        ingest_resources(
-            [
-                {
-                    "resourceType": "Consent",
-                    "id": f"{patient.fhir_id}-new-block",
-                    "status": "active",
-                    "scope": {"coding": [{"code": "patient-privacy"}]},
-                    "category": [{"coding": [{"code": "59284-0"}]}],
-                    "patient": {"reference": f"Patient/{patient.fhir_id}"},
-                    "provision": {"type": "deny"},
-                }
-            ],
-            source="test",
-            validate=False,
-            parallel=False,
-        )
+        block(patient)
     elif change == "deceased":
         resource = patient.resource
         resource["deceasedDateTime"] = timezone.now().isoformat()
         ingest_resources([resource], source="test", validate=False, parallel=False)
-    response = granted.client.get(granted.url("notes"))
+    response = granted.client.get(granted.url(page))
     assert response.status_code == 404
     assert "Endsen" not in response.content.decode()
     assert last_denial().decision_reasons == [f"deny:{reason}"]
@@ -84,6 +92,17 @@ def test_a_change_ends_the_grant_at_the_next_request(change: str, reason: str) -
     # Revoked for good: undoing the change does not bring the grant back.
     User.objects.filter(pk=granted.user.pk).update(roles=[granted.organisation.role_uri])
     assert granted.client.get(granted.url()).status_code == 404
+
+
+def test_an_emergency_override_still_shows_a_blocked_citizen() -> None:
+    patient = citizen(municipality="0101", family="Overridesen")
+    granted = grant_client(patient)
+    Grant.objects.filter(pk=granted.grant.pk).update(emergency_override=True)
+    block(patient)
+    for page in ("", "notes"):
+        response = granted.client.get(granted.url(page))
+        assert response.status_code == 200
+        assert "Overridesen" in response.content.decode()
 
 
 def test_a_deactivated_user_is_signed_out() -> None:

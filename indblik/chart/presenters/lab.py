@@ -206,7 +206,7 @@ def result_row(resource: Mapping[str, Any]) -> Result | None:
     analysis = common.display_text(code) or _("Unnamed analysis")
     quantity = resource.get("valueQuantity")
     number: float | None = None
-    unit = ""
+    unit = _unit(quantity)
     if isinstance(quantity, Mapping):
         raw = quantity.get("value")
         if isinstance(raw, int | float) and not isinstance(raw, bool):
@@ -215,7 +215,6 @@ def result_row(resource: Mapping[str, Any]) -> Result | None:
             value = f"{comparator if isinstance(comparator, str) else ''}{common.number_text(raw)}"
         else:
             value = ""
-        unit = str(quantity.get("unit") or quantity.get("code") or "")
     else:
         value = _value_text(resource)
     if not value:
@@ -248,6 +247,21 @@ def result_row(resource: Mapping[str, Any]) -> Result | None:
         note=note,
         performer=common.organisation_text(resource) or common.person_text(resource),
     )
+
+
+def result_key(resource: Mapping[str, Any]) -> str | None:
+    """The ``key`` :func:`result_row` gives this resource, without building the row."""
+    if resource.get("resourceType") != "Observation":
+        return None
+    code = resource.get("code")
+    name = common.display_text(code) or _("Unnamed analysis")
+    return _key(code, name, _unit(resource.get("valueQuantity")))
+
+
+def _unit(quantity: Any) -> str:
+    if not isinstance(quantity, Mapping):
+        return ""
+    return str(quantity.get("unit") or quantity.get("code") or "")
 
 
 def order(resource: Mapping[str, Any]) -> Order:

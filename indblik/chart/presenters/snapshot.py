@@ -143,8 +143,12 @@ def present(page: PageInput) -> dict[str, Any]:
     results = []
     seen: set[str] = set()
     for resource in rows(Section.LAB):
+        # The newest result of each analysis: the key first, the whole row only when shown.
+        key = lab.result_key(resource)
+        if key is None or key in seen:
+            continue
         row = lab.result_row(resource)
-        if row is None or row.key in seen or row.status_code in ("cancelled",):
+        if row is None or row.status_code in ("cancelled",):
             continue
         seen.add(row.key)
         results.append(row)

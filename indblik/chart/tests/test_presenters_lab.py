@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, cast
+
 from indblik.chart.presenters import Filters, lab
 from indblik.chart.tests.presenting import page
 from indblik.records.sections import Section
@@ -114,3 +117,27 @@ def test_the_kind_filter_keeps_matching_analyses() -> None:
         page(Section.LAB, {Section.LAB: [obs(9.0), other]}, filters=Filters(kind="natr"))
     )
     assert [a.name for a in context["analyses"]] == ["Natrium"]
+
+
+def test_the_key_alone_is_the_key_of_the_whole_row() -> None:
+    from indblik.chart.tests.conftest import STORY_NOW
+    from indblik.records import synth
+
+    shapes: list[Mapping[str, Any]] = [
+        obs(),
+        obs(None),
+        obs(5.1, code={"text": "Only a text"}),
+        obs(5.2, code={"coding": [{"display": "No code"}]}),
+        obs(5.3, code=None, valueQuantity={"value": 1, "code": "mmol/L"}),
+        obs(5.4, valueQuantity="not a quantity"),
+        {"resourceType": "ServiceRequest", "id": "s1"},
+    ]
+    generated = [
+        resource
+        for resource in synth.generate(2, seed=3, now=STORY_NOW)
+        if resource.get("resourceType") == "Observation"
+    ]
+    assert generated
+    for resource in [*shapes, *cast(list[Mapping[str, Any]], generated)]:
+        row = lab.result_row(resource)
+        assert lab.result_key(resource) == (row.key if row else None), resource

@@ -15,7 +15,7 @@ from indblik.audit import Action, Actor, Outcome
 from indblik.organisations import registry
 from indblik.organisations.middleware import SESSION_KEY, organisation_cvr
 from indblik.organisations.models import Organisation
-from indblik.organisations.tests.conftest import CVR_A
+from indblik.organisations.tests.conftest import CVR_A, NETWORKS
 
 pytestmark = pytest.mark.django_db
 
@@ -108,6 +108,33 @@ def test_a_range_added_later_lets_the_nurse_in_at_once(live: Organisation, alice
     assert get(client, OUTSIDE_V4).status_code == 200
     registry.deny_network(org=live, cidrs=["203.0.113.0/24"], by=alice)
     assert get(client, OUTSIDE_V4).status_code == 403
+
+
+def test_the_organisation_and_its_networks_are_read_in_one_query(live: Organisation) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = nurse_client()
+    assert get(client, INSIDE_V4).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert get(client, INSIDE_V4).status_code == 200
+    organisation_queries = [
+        query["sql"] for query in captured.captured_queries if "organisations_" in query["sql"]
+    ]
+    assert len(organisation_queries) == 1, organisation_queries
+
+
+def test_an_organisation_whose_last_range_is_removed_admits_nobody(
+    live: Organisation, alice: Actor, events: Events
+) -> None:
+    client = nurse_client()
+    assert get(client, INSIDE_V4).status_code == 200
+    registry.deny_network(org=live, cidrs=NETWORKS, by=alice)
+    response = get(client, INSIDE_V4)
+    assert response.status_code == 403
+    assert b"Access from this network is not allowed" in response.content
+    (event,) = events(Action.ORGANISATION_ACCESS_REFUSED)
+    assert event.decision_reasons == ["network-not-allowed"]
 
 
 # --- status -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ register = template.Library()
 
 @register.inclusion_tag("usage/_feedback_prompt.html", takes_context=True)
 def feedback_prompt(context: Any) -> dict[str, Any]:
-    """Return what the prompt needs: whether to ask (one query), or to say thank you."""
+    """Return what the prompt needs: whether to ask (one query a day), or to say thank you."""
     request = context.get("request")
     if request is None:
         return {"show": False}
@@ -24,7 +24,7 @@ def feedback_prompt(context: Any) -> dict[str, Any]:
         else False
     )
     return {
-        "show": not thanks and feedback.is_due(request.user),
+        "show": not thanks and feedback.is_due_for(request),
         "thanks": thanks,
         "next": request.get_full_path(),
         "scores": SCORES,

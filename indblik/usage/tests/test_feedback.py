@@ -111,3 +111,40 @@ def test_the_prompt_can_be_switched_off(granted: Granted, settings: Any) -> None
 def test_the_print_view_has_no_prompt(granted: Granted) -> None:
     body = granted.client.get(granted.url("snapshot") + "print/").content.decode()
     assert QUESTION not in body
+
+
+def _feedback_queries(granted: Granted) -> tuple[str, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        body = granted.client.get(granted.url()).content.decode()
+    return body, sum("usage_feedback" in query["sql"] for query in captured.captured_queries)
+
+
+def test_whether_the_prompt_is_due_is_asked_once_a_day_per_session(granted: Granted) -> None:
+    body, queries = _feedback_queries(granted)
+    assert QUESTION in body and queries == 1
+    body, queries = _feedback_queries(granted)
+    assert QUESTION in body and queries == 0  # remembered in the session for today
+
+
+def test_an_answer_is_remembered_and_a_memo_of_another_day_is_checked_again(
+    granted: Granted,
+) -> None:
+    granted.client.post(ANSWER, {"decline": "1", "next": granted.url()})
+    body, queries = _feedback_queries(granted)
+    assert QUESTION not in body and queries == 0
+    # Yesterday's memo (due) is not believed today: the database says it was answered.
+    session = granted.client.session
+    session[feedback.DUE_SESSION_KEY] = [granted.user.pk, "2000-01-01", True]
+    session.save()
+    body, queries = _feedback_queries(granted)
+    assert QUESTION not in body and queries == 1
+    # Nor is another user's.
+    session = granted.client.session
+    today = timezone.localdate().isoformat()
+    session[feedback.DUE_SESSION_KEY] = [granted.user.pk + 1, today, True]
+    session.save()
+    body, queries = _feedback_queries(granted)
+    assert QUESTION not in body and queries == 1

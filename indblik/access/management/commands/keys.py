@@ -5,6 +5,9 @@
   material. ``--format json`` for scripts.
 - ``keys generate FILE``: a new private launch key for ``INDBLIK_LAUNCH_KEY_FILE`` (mode 0600,
   never overwrites); prints its public part.
+- ``--fhir-client`` (both): the key that signs SMART Backend Services client assertions to the
+  hospital's FHIR server (``INDBLIK_FHIR_CLIENT_KEY_FILE``); ``show`` prints the public JWK Set
+  to register at the server.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from indblik.access import launch_keys
 from indblik.identity import keys as saml_keys
 from indblik.identity import saml
+from indblik.records.live import smart
 
 
 class Command(BaseCommand):
@@ -38,18 +42,31 @@ class Command(BaseCommand):
         show.add_argument(
             "--only", choices=("launch", "saml"), help="print just one of the two (text only)"
         )
+        show.add_argument(
+            "--fhir-client",
+            action="store_true",
+            help="print only the public JWK Set of the FHIR client key (register it at the "
+            "hospital's FHIR server)",
+        )
         generate = commands.add_parser(
             "generate", help="write a new private launch key (JWK Set) for INDBLIK_LAUNCH_KEY_FILE"
         )
         generate.add_argument("file", metavar="FILE", type=Path)
+        generate.add_argument(
+            "--fhir-client",
+            action="store_true",
+            help="a FHIR client signing key (EC P-384, ES384) for INDBLIK_FHIR_CLIENT_KEY_FILE",
+        )
 
     @no_translations
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         """Run the chosen sub-command."""
-        if action == "show":
+        if action == "show" and options["fhir_client"]:
+            self._show_fhir_client()
+        elif action == "show":
             self._show(options["format"], options["only"])
         else:
-            self._generate(options["file"])
+            self._generate(options["file"], fhir_client=options["fhir_client"])
 
     def _show(self, fmt: str, only: str | None) -> None:
         jwks = self._launch_jwks() if only != "saml" else None
@@ -105,8 +122,18 @@ class Command(BaseCommand):
             found.append((use, saml_keys.fingerprint(cert), pem))
         return found
 
-    def _generate(self, path: Path) -> None:
-        jwk = launch_keys.new_private_jwk()
+    def _show_fhir_client(self) -> None:
+        try:
+            jwks = smart.public_jwks()
+        except smart.FhirClientKeyError as exc:
+            raise CommandError(str(exc)) from None
+        for key in jwks["keys"]:
+            if set(key) & {"d", "p", "q", "dp", "dq", "qi"}:
+                raise CommandError("refusing to print a key with private members")
+        self.stdout.write(json.dumps(jwks, indent=2))
+
+    def _generate(self, path: Path, *, fhir_client: bool = False) -> None:
+        jwk = smart.new_private_jwk() if fhir_client else launch_keys.new_private_jwk()
         data = json.dumps({"keys": [jwk]}, indent=2).encode()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -116,6 +143,11 @@ class Command(BaseCommand):
             raise CommandError(f"cannot create {path}: {exc.strerror}") from None
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        if fhir_client:
+            public_set = smart.public_jwks(smart.parse_private_keys(data))
+            self.stderr.write(f"Wrote a new FHIR client key to {path} (mode 0600). Register:")
+            self.stdout.write(json.dumps(public_set, indent=2))
+            return
         public = launch_keys.public_jwk(launch_keys.parse_private_keys(data)[0])
         self.stderr.write(f"Wrote a new launch key to {path} (mode 0600). Its public part:")
         self.stdout.write(json.dumps({"keys": [public]}, indent=2))

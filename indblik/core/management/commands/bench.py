@@ -14,6 +14,7 @@ NAMES = (
     "audit-verify",
     "audit-write",
     "chart",
+    "live",
     "min-log",
     "all",
 )
@@ -97,6 +98,9 @@ class Command(BaseCommand):
                 for result in rows:
                     self.stdout.write(result.markdown())
                 plans.append(plan)
+            if name in ("live", "all"):
+                for result in bench.bench_live(kind, min(patients, 5), requests):
+                    self.stdout.write(result.markdown())
             if name in ("chart", "all"):
                 if filler and kind != "postgres":
                     raise CommandError("--filler needs --database postgres")

@@ -1,0 +1,132 @@
+"""The chart with ``INDBLIK_RECORD_SOURCE`` pointing at a real second Indblik (``hospital``).
+
+The same generated citizens are in this test's local store and in the hospital server's store;
+every page must come out the same from both sources, through the same presenters. When the
+hospital server cannot be read, the page says so (503), shows nothing, and the attempt is
+audited.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from django.test import override_settings
+
+from indblik.access.testing import Granted, grant_client
+from indblik.audit.models import AuditEvent
+from indblik.records.models import Patient
+from indblik.records.sections import PAGES, Section
+from indblik.records.source import _source
+from indblik.records.tests.hospital import CLIENT_ID, HospitalServer, free_port
+
+pytestmark = pytest.mark.django_db
+
+MAIN = re.compile(r"<main\b.*?</main>", re.S)
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')  # masked anew on every response
+
+
+@pytest.fixture
+def fresh_source() -> Iterator[None]:
+    _source.cache_clear()
+    yield
+    _source.cache_clear()
+
+
+def live(hospital: HospitalServer, base: str | None = None) -> override_settings:
+    return override_settings(
+        INDBLIK_RECORD_SOURCE=base or hospital.fhir_base,
+        INDBLIK_FHIR_CLIENT_ID=CLIENT_ID,
+        INDBLIK_FHIR_CLIENT_KEY_FILE=str(hospital.client_key),
+        INDBLIK_FHIR_TIMEOUT_MS=2000,
+    )
+
+
+def main(granted: Granted, section: Section) -> str:
+    path = granted.url("" if section == Section.SNAPSHOT else section.value)
+    response = granted.client.get(path)
+    assert response.status_code == 200, (section, response.status_code)
+    found = MAIN.search(response.content.decode())
+    assert found, section
+    return CSRF.sub('name="csrfmiddlewaretoken"', found.group(0))
+
+
+def test_every_page_is_the_same_from_the_hospital_server_as_from_the_local_store(
+    hospital: HospitalServer, rich: Patient, fresh_source: None
+) -> None:
+    granted = grant_client(rich)
+    local = {section: main(granted, section) for section in PAGES}
+    before = AuditEvent.objects.count()
+    with live(hospital):
+        _source.cache_clear()
+        remote = {section: main(granted, section) for section in PAGES}
+    for section in PAGES:
+        assert remote[section] == local[section], section
+    # Each page was audited here as a read, like any other.
+    assert AuditEvent.objects.count() == before + len(PAGES)
+
+
+def test_a_page_says_plainly_when_the_hospital_record_cannot_be_reached(
+    hospital: HospitalServer, rich: Patient, fresh_source: None
+) -> None:
+    granted = grant_client(rich)
+    with live(hospital, f"http://127.0.0.1:{free_port()}/fhir/r4"):
+        response = granted.client.get(granted.url("lab"))
+    assert response.status_code == 503
+    text = response.content.decode()
+    assert "Hospitalsjournalen kan ikke nås" in text
+    assert rich.cpr
+    assert rich.cpr not in text
+    assert rich.family not in text
+    assert response["Retry-After"]
+    assert "no-store" in response["Cache-Control"]
+    event = AuditEvent.objects.order_by("-pk").first()
+    assert event is not None
+    assert event.outcome == "error"
+    assert event.patient_cpr == rich.cpr
+    assert event.section == "lab"
+    assert event.details == {"source_error": "unavailable"}
+
+
+def test_the_unavailable_page_is_a_404_without_a_grant(
+    hospital: HospitalServer, rich: Patient, fresh_source: None
+) -> None:
+    granted = grant_client(rich)
+    with live(hospital, f"http://127.0.0.1:{free_port()}/fhir/r4"):
+        response = granted.client.get("/chart/" + "x" * 32 + "/lab/")
+    assert response.status_code == 404
+
+
+def test_a_document_is_read_from_the_hospital_server(
+    hospital: HospitalServer, rich: Patient, fresh_source: None
+) -> None:
+    granted = grant_client(rich)
+    page = main(granted, Section.DOCUMENTS)
+    links = re.findall(r'href="(/chart/[^"]+/documents/[^"/]+/)', page)
+    assert links, "the generated citizen has documents"
+    local = granted.client.get(links[0])
+    with live(hospital):
+        _source.cache_clear()
+        remote = granted.client.get(links[0])
+    assert remote.status_code == local.status_code == 200
+    assert remote.content == local.content
+    assert remote["Content-Type"] == local["Content-Type"]
+
+
+def test_a_block_made_in_min_log_holds_with_a_live_source(
+    hospital: HospitalServer, rich: Patient, fresh_source: None
+) -> None:
+    from indblik.followup import blocks
+    from indblik.records.ingest import ingest_resources
+
+    granted = grant_client(rich)
+    with live(hospital):
+        _source.cache_clear()
+        assert granted.client.get(granted.url()).status_code == 200
+        # The citizen blocks every external organisation in Min log (this server's store).
+        consent = blocks.consent_resource(
+            rich, blocks.consent_id(rich, blocks.ALL), None, active=True
+        )
+        assert ingest_resources([consent], source=blocks.SOURCE, validate=True).ok
+        assert granted.client.get(granted.url()).status_code == 404

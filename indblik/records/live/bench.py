@@ -1,0 +1,118 @@
+"""The snapshot through the live FHIR source beside the same snapshot from the local store.
+
+``python -m indblik.records.live.bench --patients 3 --requests 200`` (``indblik bench live``
+runs it in a fresh process on a throw-away test database). The same generated citizens go into
+this process's store and into a second Indblik started as the "hospital" (``indblik serve`` on
+loopback, its own database of the same kind); a nurse with a grant for the richest citizen then
+loads the snapshot in process (Django's test client: the whole request, audit write included),
+alternating local and live, and the latencies are compared. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--hospital-database", default="", help="DATABASE_URL of the hospital")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "indblik.settings_test")
+    import django
+
+    django.setup()
+    from indblik.core.bench import throwaway_database
+
+    with throwaway_database():
+        print(orjson.dumps(_measure(args.patients, args.requests, args.hospital_database)).decode())
+
+
+def _measure(patients: int, requests: int, hospital_database: str) -> dict[str, Any]:
+    from django.db.models import Count
+    from django.test import override_settings
+
+    from indblik.access.testing import grant_client
+    from indblik.chart.tests.conftest import STORY_NOW
+    from indblik.records import synth
+    from indblik.records.ingest import ingest_resources
+    from indblik.records.models import Patient
+    from indblik.records.source import _source
+    from indblik.records.tests.hospital import CLIENT_ID, HospitalServer
+
+    resources = list(synth.generate(patients, seed=1, now=STORY_NOW))
+    ingest_resources(resources, source="bench", validate=False)
+    richest = Patient.objects.annotate(size=Count("resources")).order_by("-size", "pk").first()
+    assert richest is not None
+    granted = grant_client(richest)
+    hospital = HospitalServer(
+        Path(tempfile.mkdtemp(prefix="indblik-hospital-")),
+        resources,
+        database_url=hospital_database,
+    )
+    hospital.start()
+    live_settings = override_settings(
+        INDBLIK_RECORD_SOURCE=hospital.fhir_base,
+        INDBLIK_FHIR_CLIENT_ID=CLIENT_ID,
+        INDBLIK_FHIR_CLIENT_KEY_FILE=str(hospital.client_key),
+    )
+    url = granted.url()
+    timings: dict[str, list[float]] = {"local": [], "live": []}
+    http_requests: list[int] = []
+
+    def load(name: str) -> None:
+        started = time.perf_counter()
+        response = granted.client.get(url)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"{name} snapshot answered {response.status_code}")
+        timings[name].append(elapsed)
+
+    try:
+        _source.cache_clear()
+        for _ in range(10):  # warm up: templates, connections, the access token
+            load("local")
+            with live_settings:
+                load("live")
+        timings = {"local": [], "live": []}
+        for _ in range(requests):
+            load("local")
+            with live_settings:
+                reader = _source(hospital.fhir_base)
+                before = reader.http.requests  # type: ignore[attr-defined]
+                load("live")
+                http_requests.append(reader.http.requests - before)  # type: ignore[attr-defined]
+    finally:
+        hospital.stop()
+        _source.cache_clear()
+
+    def summary(values: list[float]) -> dict[str, float]:
+        ordered = sorted(values)
+        return {
+            "median_ms": round(statistics.median(ordered), 2),
+            "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1], 2),
+            "n": len(ordered),
+        }
+
+    local, live = summary(timings["local"]), summary(timings["live"])
+    return {
+        "local": local,
+        "live": live,
+        "ratio_median": round(live["median_ms"] / local["median_ms"], 2),
+        "http_requests_per_page": statistics.median(http_requests),
+        "record_resources": richest.resources.count(),
+        "patients": patients,
+    }
+
+
+if __name__ == "__main__":
+    main()

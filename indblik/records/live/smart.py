@@ -1,0 +1,270 @@
+"""SMART Backend Services, client side: an access token for the hospital's FHIR server.
+
+The client (this Indblik) proves who it is with a short JWT signed by its private key
+(``private_key_jwt``: ES384 for an EC P-384 key, RS384 for an RSA key), posted to the server's
+token endpoint with ``grant_type=client_credentials``. The token endpoint comes from
+``INDBLIK_FHIR_TOKEN_URL`` or from the server's ``.well-known/smart-configuration``.
+
+The access token is kept in process memory until shortly before it expires (it is a credential,
+not clinical data) and fetched again after a 401. Keys:
+
+- production: ``INDBLIK_FHIR_CLIENT_KEY_FILE``, a private JWK or JWK Set (first key signs);
+- demo and test: generated at first use into ``DATA_DIR/fhir-client-key.jwk.json``.
+
+``indblik keys show --fhir-client`` prints the public JWK Set to register at the server.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import JWSRegistry
+
+from indblik.core.keyfiles import generate_once
+
+GENERATED_KEY_NAME = "fhir-client-key.jwk.json"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_LIFETIME = 240  # seconds; SMART allows at most five minutes
+REFRESH_MARGIN = 30  # fetch a new token this many seconds before the old one expires
+MAX_KEY_FILE_BYTES = 64 * 1024
+MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
+
+Key = ECKey | RSAKey
+
+
+class FhirClientKeyError(ImproperlyConfigured):
+    """The client's signing key is missing, unreadable or unusable."""
+
+
+class TokenError(Exception):
+    """No access token could be had (the reason is safe to log: never the token itself)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def key_path(configured: str | None = None) -> Path:
+    """The key file: ``configured``, else the setting, else (demo and test) a generated one."""
+    configured = settings.INDBLIK_FHIR_CLIENT_KEY_FILE if configured is None else configured
+    if configured:
+        return Path(configured)
+    if settings.PRODUCTION:
+        raise FhirClientKeyError("INDBLIK_FHIR_CLIENT_KEY_FILE is not set")
+    return Path(settings.DATA_DIR) / GENERATED_KEY_NAME
+
+
+def signing_keys(configured: str | None = None) -> tuple[Key, ...]:
+    """Return the client's private keys, the signing one first (generated in demo and test)."""
+    path = key_path(configured)
+    if path.name == GENERATED_KEY_NAME and path.parent == Path(settings.DATA_DIR):
+        generate_once(path, lambda: json.dumps({"keys": [new_private_jwk()]}, indent=2).encode())
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        problem = f"cannot read the FHIR client key {path}: {exc.strerror}"
+        raise FhirClientKeyError(problem) from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise FhirClientKeyError(f"{path} is larger than {MAX_KEY_FILE_BYTES // 1024} KiB")
+    return parse_private_keys(data, source=str(path))
+
+
+def parse_private_keys(
+    data: bytes | str, *, source: str = "the FHIR client key"
+) -> tuple[Key, ...]:
+    """Return the private EC P-384 / RSA (≥ 2048 bits) keys of a JWK or JWK Set."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise FhirClientKeyError(f"{source} is not JSON") from None
+    entries = (
+        document.get("keys") if isinstance(document, dict) and "keys" in document else [document]
+    )
+    if not isinstance(entries, list) or not entries or len(entries) > 5:
+        raise FhirClientKeyError(f"{source} must hold 1 to 5 keys")
+    keys: list[Key] = []
+    for number, entry in enumerate(entries, start=1):
+        where = f"{source}, key {number}"
+        if not isinstance(entry, dict) or "d" not in entry:
+            raise FhirClientKeyError(f"{where}: a private JWK is needed")
+        kid = entry.get("kid")
+        if not isinstance(kid, str) or not kid or len(kid) > 200 or not kid.isprintable():
+            raise FhirClientKeyError(f"{where}: needs a 'kid'")
+        try:
+            if entry.get("kty") == "EC" and entry.get("crv") == "P-384":
+                key: Key = ECKey.import_key(entry)
+            elif entry.get("kty") == "RSA":
+                key = RSAKey.import_key(entry)
+                if key.raw_value.key_size < 2048:
+                    raise FhirClientKeyError(f"{where}: an RSA key needs at least 2048 bits")
+            else:
+                raise FhirClientKeyError(f"{where}: must be EC P-384 (ES384) or RSA (RS384)")
+        except (JoseError, ValueError, TypeError) as exc:
+            raise FhirClientKeyError(f"{where}: not a usable key ({type(exc).__name__})") from None
+        keys.append(key)
+    return tuple(keys)
+
+
+def algorithm(key: Key) -> str:
+    return "ES384" if isinstance(key, ECKey) else "RS384"
+
+
+def new_private_jwk(kid: str | None = None) -> dict[str, Any]:
+    """Return a fresh EC P-384 private JWK for signing client assertions."""
+    key = ECKey.generate_key("P-384", private=True)
+    jwk = key.as_dict(private=True)
+    jwk["kid"] = kid or f"indblik-fhir-{key.thumbprint()[:16]}"
+    jwk["alg"] = "ES384"
+    jwk["use"] = "sig"
+    return jwk
+
+
+def public_jwks(keys: tuple[Key, ...] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Return the public JWK Set to register at the FHIR server (public members only)."""
+    out = []
+    for key in keys or signing_keys():
+        public = key.as_dict(private=False)
+        public.update(kid=key.kid or "", alg=algorithm(key), use="sig")
+        out.append(public)
+    return {"keys": out}
+
+
+def client_assertion(client_id: str, token_url: str, key: Key, *, now: float | None = None) -> str:
+    """Return a signed JWT proving ``client_id`` to ``token_url`` (valid for four minutes)."""
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_url,
+        "exp": issued + ASSERTION_LIFETIME,
+        "iat": issued,
+        "jti": secrets.token_urlsafe(24),
+    }
+    alg = algorithm(key)
+    header = {"alg": alg, "typ": "JWT", "kid": key.kid}
+    return jwt.encode(header, claims, key, registry=JWSRegistry(algorithms=[alg]))
+
+
+@dataclass
+class _Token:
+    value: str
+    expires: float  # monotonic seconds
+
+
+class TokenProvider:
+    """Access tokens for one FHIR server, cached until shortly before they expire."""
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        scope: str,
+        token_url: str = "",
+        *,
+        key_file: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base_url = base_url
+        self.key_file = key_file
+        self.clock = clock
+        self.client_id = client_id
+        self.scope = scope
+        self._token_url = token_url
+        self._token: _Token | None = None
+        self._lock = threading.Lock()
+        self.fetches = 0  # how many tokens were fetched (for tests and the benchmark)
+
+    def token(self, http: httpx.Client, *, timeout: httpx.Timeout) -> str:
+        """Return a valid access token, fetching one if none is cached or it is about to expire."""
+        with self._lock:
+            current = self._token
+            if current is not None and self.clock() < current.expires:
+                return current.value
+            fresh = self._fetch(http, timeout)
+            self._token = fresh
+            return fresh.value
+
+    def invalidate(self, value: str) -> None:
+        """Forget ``value`` (the server answered 401 to it); the next call fetches a new one."""
+        with self._lock:
+            if self._token is not None and self._token.value == value:
+                self._token = None
+
+    def token_url(self, http: httpx.Client, timeout: httpx.Timeout) -> str:
+        if not self._token_url:
+            self._token_url = self._discover(http, timeout)
+        return self._token_url
+
+    def _discover(self, http: httpx.Client, timeout: httpx.Timeout) -> str:
+        url = f"{self.base_url}/.well-known/smart-configuration"
+        try:
+            response = http.get(url, headers={"Accept": "application/json"}, timeout=timeout)
+        except httpx.TimeoutException:
+            raise TokenError("timeout", "SMART discovery timed out") from None
+        except httpx.HTTPError as exc:
+            raise TokenError(
+                "unavailable", f"SMART discovery failed ({type(exc).__name__})"
+            ) from None
+        if response.status_code != 200 or len(response.content) > MAX_TOKEN_RESPONSE_BYTES:
+            raise TokenError("auth", f"SMART discovery answered {response.status_code}")
+        try:
+            endpoint = response.json().get("token_endpoint")
+        except (ValueError, AttributeError):
+            endpoint = None
+        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+            raise TokenError("auth", "SMART discovery names no token endpoint")
+        return endpoint
+
+    def _fetch(self, http: httpx.Client, timeout: httpx.Timeout) -> _Token:
+        url = self.token_url(http, timeout)
+        keys = signing_keys(self.key_file)
+        form = {
+            "grant_type": "client_credentials",
+            "scope": self.scope,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": client_assertion(self.client_id, url, keys[0]),
+        }
+        try:
+            response = http.post(
+                url, data=form, headers={"Accept": "application/json"}, timeout=timeout
+            )
+        except httpx.TimeoutException:
+            raise TokenError("timeout", "the token endpoint timed out") from None
+        except httpx.HTTPError as exc:
+            raise TokenError(
+                "unavailable", f"the token endpoint failed ({type(exc).__name__})"
+            ) from None
+        if len(response.content) > MAX_TOKEN_RESPONSE_BYTES:
+            raise TokenError("auth", "the token endpoint's answer is too large")
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code != 200 or not isinstance(body, dict):
+            error = body.get("error") if isinstance(body, dict) else None
+            kind = "unavailable" if response.status_code >= 500 else "auth"
+            detail = str(error)[:60] if isinstance(error, str) else ""
+            raise TokenError(kind, f"the token endpoint refused: {response.status_code} {detail}")
+        value = body.get("access_token")
+        expires_in = body.get("expires_in", 300)
+        if not isinstance(value, str) or not value or len(value) > 4096:
+            raise TokenError("auth", "the token endpoint's answer has no access token")
+        if not isinstance(expires_in, int | float) or expires_in <= 0:
+            expires_in = 60
+        self.fetches += 1
+        lifetime = max(float(expires_in) - REFRESH_MARGIN, min(float(expires_in), 5.0))
+        return _Token(value, self.clock() + lifetime)

@@ -1,0 +1,641 @@
+"""The live FHIR source against a real second Indblik server process (``hospital`` fixture).
+
+Everything here goes over real HTTP to a real gunicorn: SMART Backend Services tokens, searches,
+paging through ``next`` links, ``_include``. Misbehaviour (slow, down, error statuses, broken or
+oversized answers) comes from a loopback proxy in front of that server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from django.test import override_settings
+
+from indblik.chart.tests.conftest import load_citizens
+from indblik.records import fhir, searchparams
+from indblik.records.live import client as live_client
+from indblik.records.live import source as live_source
+from indblik.records.live.client import CircuitBreaker
+from indblik.records.live.source import FhirServerSource
+from indblik.records.models import Patient
+from indblik.records.sections import PAGES, Section
+from indblik.records.source import (
+    AmbiguousPatient,
+    LocalStore,
+    SectionQuery,
+    SourceUnavailable,
+    _source,
+)
+from indblik.records.tests.hospital import CLIENT_ID, Fault, FaultProxy, HospitalServer
+
+pytestmark = pytest.mark.django_db
+
+
+def live_settings(hospital: HospitalServer, base: str, **extra: Any) -> override_settings:
+    values: dict[str, Any] = {
+        "INDBLIK_RECORD_SOURCE": base,
+        "INDBLIK_FHIR_CLIENT_ID": CLIENT_ID,
+        "INDBLIK_FHIR_CLIENT_KEY_FILE": str(hospital.client_key),
+        # Through the proxy the token still comes from the server itself: the assertion's
+        # audience is the token endpoint the server knows (its own address).
+        "INDBLIK_FHIR_TOKEN_URL": "" if base == hospital.fhir_base else hospital.token_url,
+    }
+    return override_settings(**(values | extra))
+
+
+@pytest.fixture
+def proxy(hospital: HospitalServer) -> Iterator[FaultProxy]:
+    server = FaultProxy(hospital.base)
+    yield server
+    server.close()
+
+
+def make_source(hospital: HospitalServer, base: str, **extra: Any) -> FhirServerSource:
+    with live_settings(hospital, base, **extra):
+        return FhirServerSource.from_settings(base)
+
+
+@pytest.fixture
+def live(hospital: HospitalServer) -> Iterator[FhirServerSource]:
+    reader = make_source(hospital, hospital.fhir_base)
+    yield reader
+    reader.http.close()
+
+
+@pytest.fixture
+def via_proxy(hospital: HospitalServer, proxy: FaultProxy) -> Iterator[FhirServerSource]:
+    reader = make_source(hospital, proxy.fhir_base, INDBLIK_FHIR_TIMEOUT_MS=1500)
+    yield reader
+    reader.http.close()
+
+
+@pytest.fixture
+def local_citizens(db: Any) -> Patient:
+    load_citizens()
+    return Patient.objects.order_by("pk").first()  # type: ignore[return-value]
+
+
+def ids(resources: Any) -> list[str]:
+    return [f"{r['resourceType']}/{r['id']}" for r in resources]
+
+
+# --- the patient ----------------------------------------------------------------------------------
+
+
+def test_the_patient_is_found_by_cpr_number_with_a_post_search(
+    live: FhirServerSource, local_citizens: Patient, hospital: HospitalServer
+) -> None:
+    cpr = local_citizens.cpr
+    assert cpr
+    found = live.find_patient(cpr)
+    assert found is not None
+    assert found.cpr == cpr
+    assert found.key == local_citizens.fhir_id
+    assert found.name == local_citizens.name
+    assert found.municipality_code == local_citizens.municipality_code
+    # The CPR number went in a form body, never in a URL the server logs.
+    assert cpr not in hospital.log_tail()
+
+
+def test_an_unknown_cpr_number_is_no_patient(live: FhirServerSource) -> None:
+    assert live.find_patient("0101010000") is None
+
+
+def test_two_patients_with_the_same_cpr_number_are_refused_not_guessed(
+    hospital: HospitalServer,
+    proxy: FaultProxy,
+    via_proxy: FhirServerSource,
+    local_citizens: Patient,
+) -> None:
+    def twice(bundle: dict[str, Any]) -> dict[str, Any]:
+        entry = bundle["entry"][0]
+        twin = {**entry, "resource": {**entry["resource"], "id": "twin"}}
+        return {**bundle, "entry": [entry, twin]}
+
+    proxy.faults.append(Fault(match="Patient/_search", rewrite=twice))
+    with pytest.raises(AmbiguousPatient):
+        via_proxy.find_patient(local_citizens.cpr or "")
+
+
+def test_a_patient_answered_with_another_cpr_number_is_not_taken(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    def other(bundle: dict[str, Any]) -> dict[str, Any]:
+        resource = bundle["entry"][0]["resource"]
+        identifiers = [
+            {**i, "value": "0101010000"} if i.get("system") == fhir.CPR_SYSTEM else i
+            for i in resource["identifier"]
+        ]
+        bundle["entry"][0]["resource"] = {**resource, "identifier": identifiers}
+        return bundle
+
+    proxy.faults.append(Fault(match="Patient/_search", rewrite=other))
+    assert via_proxy.find_patient(local_citizens.cpr or "") is None
+
+
+# --- sections -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch", ["on", "off"])
+def test_every_section_reads_the_same_resources_as_the_local_store(
+    live: FhirServerSource, local_citizens: Patient, batch: str, settings: Any
+) -> None:
+    # In one batch of searches (one round trip), or one request per search, concurrently.
+    settings.INDBLIK_FHIR_BATCH = batch
+    for patient_row in Patient.objects.all():
+        local = LocalStore()
+        local_patient = local.find_patient(patient_row.cpr or "")
+        live_patient = live.find_patient(patient_row.cpr or "")
+        assert local_patient and live_patient
+        sections = [s for s in Section if s not in (Section.SNAPSHOT, Section.OTHER)]
+        queries = [SectionQuery(s, limit=200) for s in sections]
+        mine = local.sections(local_patient, queries)
+        theirs = live.sections(live_patient, queries)
+        for section in sections:
+            assert sorted(ids(theirs[section].resources)) == sorted(ids(mine[section].resources)), (
+                section
+            )
+            assert theirs[section].notices == ()
+
+
+def test_newest_first_with_a_limit_and_dated_bounds_as_the_local_store(
+    live: FhirServerSource, local_citizens: Patient
+) -> None:
+    local = LocalStore()
+    cpr = local_citizens.cpr or ""
+    mine_patient, live_patient = local.find_patient(cpr), live.find_patient(cpr)
+    assert mine_patient and live_patient
+    newest = local.section(mine_patient, SectionQuery(Section.LAB, limit=200)).resources
+    middle = fhir.clinical_date(dict(newest[len(newest) // 2]))
+    assert middle is not None
+    for query in (
+        SectionQuery(Section.LAB, limit=5),
+        SectionQuery(Section.LAB, limit=7, before=middle),
+        SectionQuery(Section.LAB, limit=200, since=middle),
+        SectionQuery(Section.LAB, limit=200, until=middle),
+        SectionQuery(Section.APPOINTMENTS, limit=2, upcoming=True),
+        SectionQuery(Section.ENCOUNTERS, limit=1),
+    ):
+        mine = local.section(mine_patient, query)
+        theirs = live.section(live_patient, query)
+        dates = [fhir.clinical_date(dict(r)) for r in theirs.resources]
+        assert dates == [fhir.clinical_date(dict(r)) for r in mine.resources], query
+        assert theirs.has_more == mine.has_more, query
+
+
+def test_paging_follows_next_links_without_gaps_or_duplicates(
+    hospital: HospitalServer,
+    proxy: FaultProxy,
+    via_proxy: FhirServerSource,
+    local_citizens: Patient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Pages of three: the notes (12 document references, thinned by section) take several.
+    monkeypatch.setattr(searchparams, "MAX_COUNT", 3)
+    local = LocalStore()
+    cpr = local_citizens.cpr or ""
+    mine_patient, live_patient = local.find_patient(cpr), via_proxy.find_patient(cpr)
+    assert mine_patient and live_patient
+    query = SectionQuery(Section.NOTES, limit=4)
+    theirs = via_proxy.section(live_patient, query)
+    mine = local.section(mine_patient, query)
+    assert ids(theirs.resources) == ids(mine.resources)
+    assert theirs.has_more == mine.has_more
+    assert any("_cursor=" in request for request in proxy.seen), proxy.seen
+
+
+def test_a_search_stops_at_the_page_bound_and_says_older_entries_may_be_missing(
+    proxy: FaultProxy,
+    via_proxy: FhirServerSource,
+    local_citizens: Patient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(searchparams, "MAX_COUNT", 1)
+    monkeypatch.setattr(live_source, "PAGE_SIZE_FLOOR", 1)
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    result = via_proxy.section(patient, SectionQuery(Section.DEVICES, limit=50))
+    # Devices have no date to sort by: every page must be read, and there are few.
+    assert result.resources
+    lab = via_proxy.section(patient, SectionQuery(Section.LAB, limit=50))
+    assert 0 < len(lab.resources) < 50
+    assert lab.has_more
+    assert str(live_source.INCOMPLETE_NOTICE) in lab.notices
+
+
+def test_include_brings_the_device_with_its_use_statement(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient, settings: Any
+) -> None:
+    settings.INDBLIK_FHIR_BATCH = "off"
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    result = via_proxy.section(patient, SectionQuery(Section.DEVICES))
+    assert {r["resourceType"] for r in result.resources} == {"Device", "DeviceUseStatement"}
+    assert any("_include=DeviceUseStatement%3Adevice" in r for r in proxy.seen), proxy.seen
+
+
+def test_a_page_is_one_batch_when_the_server_offers_it(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    queries = [SectionQuery(s) for s in (Section.LAB, Section.DEVICES, Section.DIAGNOSES)]
+    before = len(proxy.seen)
+    results = via_proxy.sections(patient, queries)
+    assert all(results[q.section].resources for q in queries)
+    # One POST for the first pages of all six searches (the CapabilityStatement that says the
+    # server takes batches was read once, with the patient).
+    assert proxy.seen[before:] == ["POST /fhir/r4/"]
+    via_proxy.sections(patient, queries)
+    assert proxy.seen[before:] == ["POST /fhir/r4/", "POST /fhir/r4/"]
+    assert proxy.seen.count("GET /fhir/r4/metadata") == 1
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "kind"),
+    [
+        (lambda b: {**b, "type": "searchset"}, "malformed"),
+        (lambda b: {**b, "entry": b["entry"][:-1]}, "malformed"),
+        (
+            lambda b: {
+                **b,
+                "entry": [
+                    {**b["entry"][0], "response": {"status": "500 Internal"}},
+                    *b["entry"][1:],
+                ],
+            },
+            "http-5xx",
+        ),
+        (
+            lambda b: {**b, "entry": [{"response": {"status": "200 OK"}}, *b["entry"][1:]]},
+            "malformed",
+        ),
+    ],
+)
+def test_a_broken_batch_response_makes_the_page_unavailable(
+    proxy: FaultProxy,
+    via_proxy: FhirServerSource,
+    local_citizens: Patient,
+    rewrite: Any,
+    kind: str,
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    # Only the batch POST (the base URL itself) is rewritten.
+    proxy.faults.append(Fault(match="/fhir/r4/", exact=True, rewrite=rewrite))
+    with pytest.raises(SourceUnavailable) as caught:
+        via_proxy.sections(patient, [SectionQuery(Section.LAB), SectionQuery(Section.DIAGNOSES)])
+    assert caught.value.kind == kind
+
+
+def test_the_sections_of_a_page_are_fetched_concurrently(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    proxy.faults.append(Fault(match="/fhir/r4/", delay=0.3))
+    queries = [SectionQuery(s) for s in (Section.ENCOUNTERS, Section.LAB, Section.DIAGNOSES)]
+    started = dt.datetime.now()
+    via_proxy.sections(patient, queries)
+    elapsed = (dt.datetime.now() - started).total_seconds()
+    # Five searches of 0.3 s each: about 0.3 s together, not 1.5 s one after the other.
+    assert elapsed < 1.0, elapsed
+
+
+def test_shared_resources_are_resolved_by_reference(live: FhirServerSource) -> None:
+    found = live.resolve(["Organization/hospital-rh", "Organization/nope", "Patient/synth-0"])
+    assert list(found) == ["Organization/hospital-rh"]
+    assert found["Organization/hospital-rh"]["resourceType"] == "Organization"
+
+
+def test_care_events_name_the_organisation(live: FhirServerSource, local_citizens: Patient) -> None:
+    local = LocalStore()
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=3650)
+    for row in Patient.objects.all():
+        mine_patient = local.find_patient(row.cpr or "")
+        live_patient = live.find_patient(row.cpr or "")
+        assert mine_patient and live_patient
+        for key in ("cvr:29189846", "sor:6071000016008", "cvr:64942212"):
+            mine = {r["id"] for r in local.care_events(mine_patient, [key], since)}
+            theirs = {r["id"] for r in live.care_events(live_patient, [key], since)}
+            assert theirs == mine, key
+
+
+# --- untrusted answers ----------------------------------------------------------------------------
+
+
+def test_a_malformed_resource_is_skipped_with_a_notice_and_the_rest_shown(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    whole = via_proxy.section(patient, SectionQuery(Section.ENCOUNTERS))
+
+    def break_first(bundle: dict[str, Any]) -> dict[str, Any]:
+        bundle["entry"][0]["resource"]["status"] = 42
+        return bundle
+
+    proxy.faults.append(Fault(match="/Encounter?", rewrite=break_first))
+    result = via_proxy.section(patient, SectionQuery(Section.ENCOUNTERS))
+    assert len(result.resources) == len(whole.resources) - 1
+    assert str(live_source.MALFORMED_NOTICE) in result.notices
+
+
+def test_a_resource_of_another_patient_is_never_shown(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+
+    def someone_else(bundle: dict[str, Any]) -> dict[str, Any]:
+        for entry in bundle["entry"]:
+            entry["resource"]["subject"] = {"reference": "Patient/someone-else"}
+        return bundle
+
+    proxy.faults.append(Fault(match="/Encounter?", rewrite=someone_else))
+    result = via_proxy.section(patient, SectionQuery(Section.ENCOUNTERS))
+    assert result.resources == ()
+    assert str(live_source.MALFORMED_NOTICE) in result.notices
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b"<html>not json</html>", "malformed"),
+        (b"[1, 2, 3]", "malformed"),
+        (b'{"resourceType": "Patient", "id": "x"}', "malformed"),
+        (b'{"resourceType": "Bundle", "type": "searchset", "entry": {"no": "list"}}', "malformed"),
+    ],
+)
+def test_an_answer_that_is_not_a_searchset_makes_the_section_unavailable(
+    proxy: FaultProxy,
+    via_proxy: FhirServerSource,
+    local_citizens: Patient,
+    body: bytes,
+    kind: str,
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    proxy.faults.append(Fault(match="/Encounter?", body=body))
+    with pytest.raises(SourceUnavailable) as caught:
+        via_proxy.section(patient, SectionQuery(Section.ENCOUNTERS))
+    assert caught.value.kind == kind
+
+
+def test_an_oversized_answer_is_abandoned(
+    hospital: HospitalServer, proxy: FaultProxy, local_citizens: Patient
+) -> None:
+    reader = make_source(hospital, proxy.fhir_base, INDBLIK_FHIR_MAX_BYTES=64 * 1024)
+    patient = reader.find_patient(local_citizens.cpr or "")
+    assert patient
+    huge = orjson.dumps(
+        {"resourceType": "Bundle", "type": "searchset", "total": 0, "pad": "x" * 200_000}
+    )
+    proxy.faults.append(Fault(match="/Encounter?", body=huge))
+    with pytest.raises(SourceUnavailable) as caught:
+        reader.section(patient, SectionQuery(Section.ENCOUNTERS))
+    assert caught.value.kind == "oversized"
+
+
+def test_a_next_link_to_another_host_is_not_followed(
+    proxy: FaultProxy,
+    via_proxy: FhirServerSource,
+    local_citizens: Patient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(searchparams, "MAX_COUNT", 1)
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+
+    def elsewhere(bundle: dict[str, Any]) -> dict[str, Any]:
+        for link in bundle.get("link", []):
+            if link["relation"] == "next":
+                link["url"] = "https://attacker.example/fhir/r4/Encounter?_cursor=x"
+        return bundle
+
+    proxy.faults.append(Fault(match="/DocumentReference?", rewrite=elsewhere))
+    with pytest.raises(SourceUnavailable) as caught:
+        via_proxy.section(patient, SectionQuery(Section.NOTES, limit=50))
+    assert caught.value.kind == "malformed"
+
+
+# --- the server's answers and health --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(401, "auth"), (403, "forbidden"), (404, "http-4xx"), (500, "http-5xx")],
+)
+def test_error_statuses_make_the_page_unavailable(
+    proxy: FaultProxy,
+    via_proxy: FhirServerSource,
+    local_citizens: Patient,
+    status: int,
+    kind: str,
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    proxy.faults.append(Fault(match="/Condition?", status=status))
+    with pytest.raises(SourceUnavailable) as caught:
+        via_proxy.section(patient, SectionQuery(Section.DIAGNOSES))
+    assert caught.value.kind == kind
+
+
+def test_a_passing_503_is_retried_once(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    proxy.faults.append(Fault(match="/Condition?", status=503, times=1))
+    result = via_proxy.section(patient, SectionQuery(Section.DIAGNOSES))
+    assert result.resources
+    assert sum("/Condition?" in r for r in proxy.seen) == 2
+
+
+def test_a_slow_server_times_out_quickly(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    proxy.faults.append(Fault(match="/Condition?", delay=4))
+    started = dt.datetime.now()
+    with pytest.raises(SourceUnavailable) as caught:
+        via_proxy.section(patient, SectionQuery(Section.DIAGNOSES))
+    assert caught.value.kind == "timeout"
+    assert (dt.datetime.now() - started).total_seconds() < 3.5
+
+
+def test_a_server_that_is_down_opens_the_circuit(
+    hospital: HospitalServer, local_citizens: Patient
+) -> None:
+    from indblik.records.tests.hospital import free_port
+
+    reader = make_source(hospital, f"http://127.0.0.1:{free_port()}/fhir/r4")
+    kinds = []
+    for _ in range(live_client.BREAKER_FAILURES):
+        with pytest.raises(SourceUnavailable) as caught:
+            reader.find_patient(local_citizens.cpr or "")
+        kinds.append(caught.value.kind)
+    # Nobody listens: unavailable, until the failures in a row open the circuit.
+    assert kinds[0] == "unavailable"
+    assert kinds[-1] == "circuit-open"
+    assert set(kinds) == {"unavailable", "circuit-open"}
+    sent = reader.http.requests
+    with pytest.raises(SourceUnavailable) as caught:
+        reader.find_patient(local_citizens.cpr or "")
+    assert caught.value.kind == "circuit-open"
+    assert reader.http.requests == sent  # nothing was sent while the circuit is open
+
+
+def test_the_circuit_closes_after_a_successful_trial() -> None:
+    breaker = CircuitBreaker(failures=2, cooldown=0.05)
+    breaker.failure()
+    breaker.failure()
+    assert breaker.is_open
+    with pytest.raises(SourceUnavailable):
+        breaker.before()
+    import time
+
+    time.sleep(0.06)
+    breaker.before()  # the trial may go
+    with pytest.raises(SourceUnavailable):
+        breaker.before()  # only one trial at a time
+    breaker.success()
+    assert not breaker.is_open
+    breaker.before()
+
+
+# --- SMART Backend Services -----------------------------------------------------------------------
+
+
+def test_a_token_is_fetched_once_and_reused_until_it_expires(
+    hospital: HospitalServer, local_citizens: Patient
+) -> None:
+    now = [1000.0]
+    reader = make_source(hospital, hospital.fhir_base)
+    reader.http.tokens.clock = lambda: now[0]
+    cpr = local_citizens.cpr or ""
+    reader.find_patient(cpr)
+    reader.find_patient(cpr)
+    assert reader.http.tokens.fetches == 1
+    now[0] += 300  # past expiry (300 s, renewed 30 s early)
+    reader.find_patient(cpr)
+    assert reader.http.tokens.fetches == 2
+
+
+def test_a_token_the_server_no_longer_accepts_is_replaced(
+    hospital: HospitalServer, local_citizens: Patient
+) -> None:
+    reader = make_source(hospital, hospital.fhir_base)
+    cpr = local_citizens.cpr or ""
+    assert reader.find_patient(cpr)
+    # The server ends the token early (an operator revoked the client's tokens).
+    hospital.sql(
+        "UPDATE records_feedcredential SET revoked_at = CURRENT_TIMESTAMP "
+        "WHERE revoked_at IS NULL AND feed_id = (SELECT id FROM records_feed WHERE name = ?)",
+        CLIENT_ID,
+    )
+    assert reader.find_patient(cpr)
+    assert reader.http.tokens.fetches == 2
+
+
+def test_a_client_the_server_does_not_know_gets_no_record(
+    hospital: HospitalServer, local_citizens: Patient
+) -> None:
+    with live_settings(hospital, hospital.fhir_base, INDBLIK_FHIR_CLIENT_ID="stranger"):
+        reader = FhirServerSource.from_settings(hospital.fhir_base)
+    with pytest.raises(SourceUnavailable) as caught:
+        reader.find_patient(local_citizens.cpr or "")
+    assert caught.value.kind == "auth"
+
+
+def test_every_read_is_audited_by_the_hospital_server(
+    hospital: HospitalServer, live: FhirServerSource, local_citizens: Patient
+) -> None:
+    before = hospital.audit_count()
+    patient = live.find_patient(local_citizens.cpr or "")
+    assert patient
+    result = live.sections(patient, [SectionQuery(s) for s in PAGES if s != Section.SNAPSHOT])
+    shown = {f"{r['resourceType']}/{r['id']}" for part in result.values() for r in part.resources}
+    assert hospital.audit_count() >= before + 2  # the patient search, the batch
+    audited: set[str] = set()
+    for (text,) in hospital.sql("SELECT resource_ids FROM audit_auditevent WHERE id > ?", before):
+        audited.update(orjson.loads(text))
+    assert shown - {f"Patient/{patient.key}"} <= audited  # every resource read was audited
+
+
+def test_the_configured_source_is_the_live_one(hospital: HospitalServer) -> None:
+    _source.cache_clear()
+    try:
+        with live_settings(hospital, hospital.fhir_base):
+            from indblik.records.source import source
+
+            assert isinstance(source(), FhirServerSource)
+        assert isinstance(source(), LocalStore)
+    finally:
+        _source.cache_clear()
+
+
+def consent_of(patient_id: str, consent_id: str = "block-1") -> dict[str, Any]:
+    return {
+        "resourceType": "Consent",
+        "id": consent_id,
+        "status": "active",
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
+            ]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "provision": {"type": "deny"},
+    }
+
+
+def test_the_consents_come_with_the_patient_when_the_server_offers_it(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    key = local_citizens.fhir_id
+
+    def with_consents(bundle: dict[str, Any]) -> dict[str, Any]:
+        extra = [
+            consent_of(key),
+            consent_of("someone-else", "block-2"),  # not this patient's: dropped
+            {**consent_of(key, "broken"), "status": 7},  # malformed: dropped
+        ]
+        bundle["entry"] += [{"resource": c, "search": {"mode": "include"}} for c in extra]
+        return bundle
+
+    proxy.faults.append(Fault(match="Patient/_search", rewrite=with_consents))
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient is not None and patient.consents is not None
+    assert any("_revinclude" not in r for r in proxy.seen)  # the form body carries it
+    before = len(proxy.seen)
+    query = SectionQuery(Section.CONSENTS, limit=100, include_restricted=True)
+    consents = via_proxy.section(patient, query)
+    assert len(proxy.seen) == before  # no request of its own
+    assert ids(consents.resources) == ["Consent/block-1"]
+
+
+def test_a_server_that_does_not_offer_revinclude_is_asked_for_consents_separately(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    def without(statement: dict[str, Any]) -> dict[str, Any]:
+        for resource in statement["rest"][0]["resource"]:
+            resource.pop("searchRevInclude", None)
+        return statement
+
+    proxy.faults.append(Fault(match="/metadata", rewrite=without))
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient is not None and patient.consents is None
+    before = len(proxy.seen)
+    query = SectionQuery(Section.CONSENTS, limit=100, include_restricted=True)
+    via_proxy.section(patient, query)
+    assert any("/Consent?" in request for request in proxy.seen[before:])
