@@ -158,3 +158,24 @@ def test_the_print_view_carries_the_watermark(nurse: Any, screenshot: Any) -> No
     page.goto(f"{base}lab/print/")
     screenshot(page, "print-lab")
     assert not axe_violations(page)
+
+
+def test_the_page_when_the_hospital_record_cannot_be_reached(
+    nurse: Any, settings: Any, screenshot: Any
+) -> None:
+    from indblik.records.source import _source
+    from indblik.records.tests.hospital import free_port
+
+    _granted, page, base = nurse
+    settings.INDBLIK_RECORD_SOURCE = f"http://127.0.0.1:{free_port()}/fhir/r4"
+    settings.INDBLIK_FHIR_CLIENT_ID = "indblik-test"
+    _source.cache_clear()
+    try:
+        response = page.goto(f"{base}lab/")
+        assert response is not None and response.status == 503
+        assert page.locator("h1").inner_text() == "Hospitalsjournalen kan ikke nås"
+        assert page.get_by_role("link", name="Prøv igen").is_visible()
+        screenshot(page, "source-unavailable")
+        assert axe_violations(page) == []
+    finally:
+        _source.cache_clear()

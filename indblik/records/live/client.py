@@ -11,6 +11,7 @@ reached, instead of every nurse waiting for the timeout; then one trial request 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -96,7 +97,7 @@ class FhirHttp:
         *,
         timeout_ms: int,
         max_bytes: int,
-        verify: str | bool = True,
+        ca_file: str = "",
         cert: tuple[str, str] | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
@@ -107,9 +108,13 @@ class FhirHttp:
         self.timeout = httpx.Timeout(timeout_ms / 1000)
         self.breaker = breaker or CircuitBreaker()
         self.requests = 0  # requests sent (tests and the benchmark read it)
+        # One TLS context: the CA that verifies the server (the system's when ``ca_file`` is
+        # empty; never unverified) and, for mutual TLS, our client certificate.
+        context = ssl.create_default_context(cafile=ca_file or None)
+        if cert is not None:
+            context.load_cert_chain(cert[0], cert[1])
         self.http = httpx.Client(
-            verify=verify,
-            cert=cert,
+            verify=context,
             timeout=self.timeout,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             headers={"User-Agent": "Indblik"},

@@ -187,7 +187,7 @@ class FhirServerSource:
                 tokens,
                 timeout_ms=settings.INDBLIK_FHIR_TIMEOUT_MS,
                 max_bytes=settings.INDBLIK_FHIR_MAX_BYTES,
-                verify=settings.INDBLIK_FHIR_CA_FILE or True,
+                ca_file=settings.INDBLIK_FHIR_CA_FILE,
                 cert=cert,
                 breaker=CircuitBreaker(),
             )

@@ -245,3 +245,47 @@ def story_resources(count: int = 3, seed: int = 7) -> list[dict[str, Any]]:
     from indblik.records import synth
 
     return list(synth.generate(count, seed=seed, now=STORY_NOW))
+
+
+def start_tls_server(hospital: HospitalServer, pki: Any, *, port: int) -> subprocess.Popen[bytes]:
+    """Serve the hospital's database over TLS that asks for a client certificate (mutual TLS).
+
+    gunicorn terminates TLS itself here (production puts nginx in front, docs/operations.md);
+    a client without a certificate from ``pki.ca`` does not get past the handshake.
+    """
+    env = {**hospital.env, "INDBLIK_BASE_URL": f"https://127.0.0.1:{port}"}
+    log = open(hospital.directory / f"tls-{port}.log", "ab")  # noqa: SIM115 - closed with it
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "indblik.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--certfile",
+            str(pki.server_cert),
+            "--keyfile",
+            str(pki.server_key),
+            "--ca-certs",
+            str(pki.ca),
+            "--cert-reqs",
+            "2",  # ssl.CERT_REQUIRED
+        ],
+        env=clean_environment(env),
+        stdout=log,
+        stderr=log,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the TLS server exited")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return process
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the TLS server did not start")

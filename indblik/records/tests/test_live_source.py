@@ -639,3 +639,38 @@ def test_a_server_that_does_not_offer_revinclude_is_asked_for_consents_separatel
     query = SectionQuery(Section.CONSENTS, limit=100, include_restricted=True)
     via_proxy.section(patient, query)
     assert any("/Consent?" in request for request in proxy.seen[before:])
+
+
+def test_mutual_tls_to_the_fhir_server(
+    hospital: HospitalServer, local_citizens: Patient, tmp_path: Any
+) -> None:
+    from indblik.audit.tests.forward_kit import make_pki
+    from indblik.records.tests.hospital import free_port, start_tls_server
+
+    pki = make_pki(tmp_path)
+    port = free_port()
+    server = start_tls_server(hospital, pki, port=port)
+    base = f"https://127.0.0.1:{port}/fhir/r4"
+    tls = {"INDBLIK_FHIR_CA_FILE": str(pki.ca), "INDBLIK_FHIR_TOKEN_URL": f"{base}/auth/token"}
+    try:
+        client_cert = {
+            "INDBLIK_FHIR_CLIENT_CERT_FILE": str(pki.client_cert),
+            "INDBLIK_FHIR_CLIENT_CERT_KEY_FILE": str(pki.client_key),
+        }
+        reader = make_source(hospital, base, **tls, **client_cert)
+        found = reader.find_patient(local_citizens.cpr or "")
+        assert found is not None and found.key == local_citizens.fhir_id
+        # Without a client certificate the handshake fails: no token, no record.
+        bare = make_source(hospital, base, **tls)
+        with pytest.raises(SourceUnavailable) as caught:
+            bare.find_patient(local_citizens.cpr or "")
+        assert caught.value.kind == "unavailable"
+        # A server whose certificate is not from the configured CA is not believed.
+        other = {**tls, "INDBLIK_FHIR_CA_FILE": str(pki.other_ca)}
+        stranger = make_source(hospital, base, **other, **client_cert)
+        with pytest.raises(SourceUnavailable) as caught:
+            stranger.find_patient(local_citizens.cpr or "")
+        assert caught.value.kind == "unavailable"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
