@@ -10,6 +10,7 @@ revoke the grant.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 from collections.abc import Iterable, Mapping
@@ -193,6 +194,14 @@ class _ReadAlong(LocalStore):
         self, patient: PatientRecord, queries: Iterable[SectionQuery]
     ) -> dict[Section, SectionResult]:
         return self.reader.sections(patient, queries)
+
+    def resolve(self, references: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        return self.reader.resolve(references)
+
+    def care_events(
+        self, patient: PatientRecord, organisations: Iterable[str], since: dt.datetime
+    ) -> list[Mapping[str, Any]]:
+        return self.reader.care_events(patient, organisations, since)
 
 
 def _plausible(handle: str) -> bool:
