@@ -119,6 +119,7 @@ if INDBLIK_RECORD_SOURCE != "local":
         key_file=INDBLIK_FHIR_CLIENT_KEY_FILE,
         cert_file=INDBLIK_FHIR_CLIENT_CERT_FILE,
         cert_key_file=INDBLIK_FHIR_CLIENT_CERT_KEY_FILE,
+        token_url=INDBLIK_FHIR_TOKEN_URL,
     )
 
 # Machine clients (feeds on /fhir/r4/, organisations' SCIM clients) present a client
@@ -505,6 +506,10 @@ LOGGING = {
         # DEBUG: never below WARNING, whatever INDBLIK_LOG_LEVEL says.
         "saml2": {"level": "WARNING"},
         "djangosaml2": {"level": "WARNING"},
+        # httpx logs every request's URL at INFO: a live source's searches name the patient's
+        # id at the hospital, and the token endpoint's exchanges are nobody's business.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

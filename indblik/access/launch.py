@@ -101,10 +101,6 @@ MESSAGES: dict[str, Any] = {
         "The hospital record could not be reached just now, so the citizen was not opened. "
         "Press the Indblik button in your care system again in a moment."
     ),
-    "patient-ambiguous": _(
-        "The hospital record holds more than one citizen with this CPR number. Indblik does "
-        "not guess between them. Please contact the hospital."
-    ),
 }
 STATUS = {
     "organisation-unknown": 403,
@@ -116,11 +112,13 @@ STATUS = {
     "user-inactive": 403,
     "emergency-not-allowed": 403,
     "source-unavailable": 503,
-    "patient-ambiguous": 409,
 }
 # Refusals about the citizen: all the same "not available" page.
 NOT_AVAILABLE = {
     "patient-unknown",
+    # Several citizens with the CPR number at the hospital: as good as unknown to the user
+    # (saying more would tell that the citizen is there); audited with its own reason.
+    "patient-ambiguous",
     "patient-deceased",
     "blocked",
     "no-treatment-relationship",

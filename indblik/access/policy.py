@@ -35,7 +35,15 @@ from indblik.access.models import ReviewAlert
 from indblik.organisations.models import Organisation, OrganisationType
 from indblik.records import fhir
 from indblik.records.sections import Section
-from indblik.records.source import LocalStore, PatientRecord, RecordSource, SectionQuery, source
+from indblik.records.source import (
+    LocalStore,
+    PatientRecord,
+    RecordSource,
+    SectionQuery,
+    SectionResult,
+    SourceUnavailable,
+    source,
+)
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,9 @@ def user_may_act_for(user: Any, org: Organisation) -> str:
     return ""
 
 
+MAX_CONSENTS = 500  # a citizen's consents read to decide on blocks (more: refuse to decide)
+
+
 def blocks(
     patient: PatientRecord,
     org: Organisation,
@@ -163,19 +174,31 @@ def blocks(
     store (the hospital's server does not hold them): both are read, and either blocks.
     """
     reader = record_source or source()
-    query = SectionQuery(Section.CONSENTS, limit=100, include_restricted=True)
-    consents = list(reader.section(patient, query).resources)
+    query = SectionQuery(Section.CONSENTS, limit=MAX_CONSENTS, include_restricted=True)
+    consents = _complete(reader.section(patient, query))
     if not isinstance(reader, LocalStore):
         local = LocalStore()
         own = local.find_patient(patient.cpr)
         if own is not None:
-            consents.extend(local.section(own, query).resources)
+            consents.extend(_complete(local.section(own, query)))
     moment = now or timezone.now()
     return [
         str(consent.get("id", "?"))
         for consent in consents
         if consent.get("resourceType") == "Consent" and blocks_organisation(consent, org, moment)
     ]
+
+
+def _complete(result: SectionResult) -> list[Mapping[str, Any]]:
+    """The consents read, if they are all of them; else refuse to decide (fail closed).
+
+    A consent the source could not read (a live source skips a malformed one with a notice) or
+    one beyond the read (``has_more``) may be the block that applies: the caller answers "the
+    record cannot be read now" rather than decide without it.
+    """
+    if result.has_more or result.notices:
+        raise SourceUnavailable("malformed", "the citizen's consents could not all be read")
+    return list(result.resources)
 
 
 def blocks_organisation(consent: Mapping[str, Any], org: Organisation, now: dt.datetime) -> bool:

@@ -109,6 +109,16 @@ INCLUDE_PATHS: MappingProxyType[str, str] = MappingProxyType(
     }
 )
 
+# The type each ``_include`` / ``_revinclude`` brings: a client may ask only for what its token
+# may read (the API refuses the rest rather than leave it out unsaid).
+INCLUDED_TYPES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "DiagnosticReport:result": "Observation",
+        "DeviceUseStatement:device": "Device",
+        "Consent:patient": "Consent",
+    }
+)
+
 # What a Patient search may ``_revinclude``: the citizen's consents come with the citizen, so
 # the access policy's check of blocks costs no round trip of its own.
 PATIENT_REVINCLUDES: tuple[str, ...] = ("Consent:patient",)

@@ -84,6 +84,16 @@ def feed_api(*methods: str, scope: str = Feed.Scope.INGEST) -> Callable[[View], 
                 )
             feed = credential.feed
             request.indblik_feed_credential = credential  # type: ignore[attr-defined]
+            if feed.scope == Feed.Scope.RECORD_READ and not credential.short_lived:
+                # A reader of the record holds only access tokens from its registered key
+                # (minutes long), never a static secret, whatever was issued to it by mistake.
+                log.warning("feed %s refused: a long-lived credential for reading", feed.name)
+                return outcome_response(
+                    401,
+                    "reading the record needs an access token from /fhir/r4/auth/token",
+                    "login",
+                    {"WWW-Authenticate": 'Bearer realm="indblik", error="invalid_token"'},
+                )
             if feed.scope != scope:
                 log.warning("feed %s refused: scope %s, not %s", feed.name, feed.scope, scope)
                 return outcome_response(

@@ -29,7 +29,7 @@ from indblik.audit import Action, Actor
 from indblik.audit.errors import AuditWriteError
 from indblik.audit.middleware import RETRY_AFTER_SECONDS
 from indblik.audit.net import client_certificate_allows
-from indblik.records import smart
+from indblik.records import searchparams, smart
 from indblik.records.api import capability
 from indblik.records.api.search import (
     JSON_FORMATS,
@@ -141,6 +141,14 @@ def search(
         wanted = parse(dict(parameters.lists()), resource_type=resource_type, client_id=feed.pk)
     except SearchError as exc:
         return outcome_response(400, str(exc), exc.code)
+    credential = _credential(request)
+    for value in wanted.includes:
+        target = searchparams.INCLUDED_TYPES.get(value, "")
+        if credential is None or not credential.covers(target):
+            # Refused, not left out: the client must never believe it has what it does not.
+            return outcome_response(
+                403, f"{value}: this token does not cover {target or 'that type'}", "forbidden"
+            )
     details: dict[str, Any] = {
         "interaction": "search",
         "parameters": wanted.names,
@@ -163,7 +171,6 @@ def search(
             cpr = rows[0].cpr or cpr
         else:
             details["patient"] = "not found"  # audited as an attempt, with the CPR searched
-    credential = _credential(request)
     extra = (
         included(
             wanted,

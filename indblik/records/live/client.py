@@ -129,9 +129,19 @@ class FhirHttp:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def same_server(self, url: str) -> bool:
-        """Tell whether ``url`` (e.g. a ``next`` link) points at this server's base URL."""
-        return _origin(url) == self._origin and urlsplit(url).path.startswith(
-            urlsplit(self.base_url).path
+        """Tell whether ``url`` (e.g. a ``next`` link) is under this server's base URL."""
+        try:
+            origin = _origin(url)
+        except ValueError:  # e.g. a port that is not a number
+            return False
+        path = urlsplit(url).path
+        base = urlsplit(self.base_url).path.rstrip("/")
+        segments = path.split("/")
+        return (
+            origin == self._origin
+            and (path == base or path.startswith(base + "/"))
+            and ".." not in segments
+            and "." not in segments
         )
 
     def get(
@@ -178,6 +188,13 @@ class FhirHttp:
                 self.breaker.success()  # the server is up; it answered something we refuse
             report(exc.kind)
             raise
+        except Exception as exc:
+            # Anything else (an unreadable key file, a URL httpx refuses…) is still "the record
+            # cannot be read now" to the page: never a 500, and never a breaker stuck half-open.
+            self.breaker.failure()
+            report("unavailable")
+            log.warning("live record source: unexpected %s", type(exc).__name__)
+            raise SourceUnavailable("unavailable", f"unexpected {type(exc).__name__}") from None
         self.breaker.success()
         return result
 
@@ -199,7 +216,7 @@ class FhirHttp:
             except TokenError as exc:
                 raise SourceUnavailable(exc.kind, str(exc)) from None
             try:
-                status, answer = self._once(method, url, params, form, body, token)
+                status, answer = self._once(method, url, params, form, body, token, deadline)
             except SourceUnavailable as exc:
                 if exc.kind == "unavailable" and not retried and _time_left(deadline):
                     retried = True
@@ -224,6 +241,7 @@ class FhirHttp:
         form: Mapping[str, str] | None,
         body: bytes | None,
         token: str,
+        deadline: float,
     ) -> tuple[int, bytes]:
         headers = {"Accept": FHIR_JSON, "Authorization": f"Bearer {token}"}
         if body is not None:
@@ -239,6 +257,9 @@ class FhirHttp:
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes():
+                    if time.monotonic() > deadline:
+                        # A server that drips bytes never trips the per-read timeout.
+                        raise SourceUnavailable("timeout", "the answer took too long")
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise SourceUnavailable("oversized", "the answer is larger than allowed")
@@ -246,7 +267,7 @@ class FhirHttp:
                 return response.status_code, b"".join(chunks)
         except httpx.TimeoutException:
             raise SourceUnavailable("timeout", "the FHIR server did not answer in time") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise SourceUnavailable(
                 "unavailable", f"the FHIR server could not be reached ({type(exc).__name__})"
             ) from None

@@ -20,6 +20,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_url(url: str, *, production: bool, what: str) -> None:
+    """Refuse a URL the record or a token would travel to unsafely (ImproperlyConfigured)."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ImproperlyConfigured(f"{what}: not a valid URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ImproperlyConfigured(f"{what} must be an https:// URL, not {url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ImproperlyConfigured(
+            f"{what} must be a plain URL (no query, fragment or credentials)"
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        # Clinical data and credentials never cross a network unencrypted: http on loopback only.
+        raise ImproperlyConfigured(f"{what} must use https (plain http only to a loopback address)")
+    if production and parts.scheme != "https":
+        raise ImproperlyConfigured(f"{what} must use https in production mode")
+
+
 def validate_settings(
     base_url: str,
     *,
@@ -28,25 +48,12 @@ def validate_settings(
     key_file: str,
     cert_file: str,
     cert_key_file: str,
+    token_url: str = "",
 ) -> None:
     """Refuse a live source that could not be used safely (raises ImproperlyConfigured)."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ImproperlyConfigured(
-            "INDBLIK_RECORD_SOURCE must be 'local' or the https:// base URL of a FHIR R4 "
-            f"server, not {base_url!r}"
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ImproperlyConfigured(
-            "INDBLIK_RECORD_SOURCE must be a plain base URL (no query, fragment or credentials)"
-        )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        # Clinical data never crosses a network unencrypted; plain HTTP only on this machine.
-        raise ImproperlyConfigured(
-            "INDBLIK_RECORD_SOURCE must use https (plain http only to a loopback address)"
-        )
-    if production and parts.scheme != "https":
-        raise ImproperlyConfigured("INDBLIK_RECORD_SOURCE must use https in production mode")
+    check_url(base_url, production=production, what="INDBLIK_RECORD_SOURCE")
+    if token_url:
+        check_url(token_url, production=production, what="INDBLIK_FHIR_TOKEN_URL")
     if not client_id:
         raise ImproperlyConfigured(
             "INDBLIK_FHIR_CLIENT_ID must be set: the client id the FHIR server registered for "

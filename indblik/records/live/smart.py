@@ -34,11 +34,13 @@ from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 from indblik.core.keyfiles import generate_once
+from indblik.records.live.config import check_url
 
 GENERATED_KEY_NAME = "fhir-client-key.jwk.json"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 240  # seconds; SMART allows at most five minutes
 REFRESH_MARGIN = 30  # fetch a new token this many seconds before the old one expires
+FAILURE_MEMORY = 2.0  # seconds a failed token fetch is answered from memory
 MAX_KEY_FILE_BYTES = 64 * 1024
 MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
 
@@ -185,16 +187,29 @@ class TokenProvider:
         self.scope = scope
         self._token_url = token_url
         self._token: _Token | None = None
+        self._failure: tuple[float, TokenError] | None = None  # until when, what
         self._lock = threading.Lock()
         self.fetches = 0  # how many tokens were fetched (for tests and the benchmark)
 
     def token(self, http: httpx.Client, *, timeout: httpx.Timeout) -> str:
-        """Return a valid access token, fetching one if none is cached or it is about to expire."""
+        """Return a valid access token, fetching one if none is cached or it is about to expire.
+
+        One fetch at a time; when it fails, the threads that waited for it get the same error
+        for ``FAILURE_MEMORY`` seconds instead of each waiting for a timeout of its own.
+        """
         with self._lock:
             current = self._token
             if current is not None and self.clock() < current.expires:
                 return current.value
-            fresh = self._fetch(http, timeout)
+            failed = self._failure
+            if failed is not None and self.clock() < failed[0]:
+                raise failed[1]
+            try:
+                fresh = self._fetch(http, timeout)
+            except TokenError as exc:
+                self._failure = (self.clock() + FAILURE_MEMORY, exc)
+                raise
+            self._failure = None
             self._token = fresh
             return fresh.value
 
@@ -227,6 +242,14 @@ class TokenProvider:
             endpoint = None
         if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
             raise TokenError("auth", "SMART discovery names no token endpoint")
+        try:
+            # The same rules as the base URL: the assertion (and our client certificate) go
+            # there, and the token comes back from there.
+            check_url(
+                endpoint, production=settings.PRODUCTION, what="the discovered token endpoint"
+            )
+        except ImproperlyConfigured as exc:
+            raise TokenError("auth", str(exc)) from None
         return endpoint
 
     def _fetch(self, http: httpx.Client, timeout: httpx.Timeout) -> _Token:

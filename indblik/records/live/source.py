@@ -201,11 +201,11 @@ class FhirServerSource:
         if with_consents:
             form["_revinclude"] = "Consent:patient"
         bundle = self.http.search_post("Patient", form)
-        matches = []
+        matches: list[dict[str, Any]] = []
         consents: list[dict[str, Any]] = []
         for resource, mode in _entries(bundle):
-            if mode == "include" and resource.get("resourceType") == "Consent":
-                consents.append(resource)
+            if resource.get("resourceType") == "Consent":
+                consents.append(resource)  # with or without search.mode (it is optional)
                 continue
             if resource.get("resourceType") != "Patient" or mode not in ("match", None):
                 continue
@@ -217,7 +217,8 @@ class FhirServerSource:
                 # The server answered with someone else: never take it for the citizen.
                 log.warning("live source: a Patient without the searched CPR number was ignored")
                 continue
-            matches.append(resource)
+            if all(resource.get("id") != match.get("id") for match in matches):
+                matches.append(resource)
         if len(matches) > 1:
             raise AmbiguousPatient(len(matches))
         if not matches:
@@ -226,14 +227,11 @@ class FhirServerSource:
         columns = patient_columns(resource, cpr, "")
         key = str(resource["id"])
         checked = None
-        if with_consents:
-            # Only those that pass the checks and name this patient (the others are dropped
-            # here; a malformed consent is logged like any other skipped resource).
-            checked = tuple(
-                consent
-                for consent in consents
-                if _check(consent) is None and _belongs_to(consent, key)
-            )
+        if with_consents and not _next_link(bundle) and all(_check(c) is None for c in consents):
+            # Only when surely all of them came: a paged answer or a consent that fails the
+            # checks leaves ``consents`` unset, and the access policy searches them itself
+            # (and refuses to decide if one cannot be read).
+            checked = tuple(consent for consent in consents if _belongs_to(consent, key))
         return PatientRecord(
             key=str(resource["id"]),
             cpr=cpr,
@@ -381,9 +379,11 @@ class FhirServerSource:
                 raise SourceUnavailable("malformed", "the answer to a search is not a searchset")
             for resource, mode in _entries(bundle):
                 problem = _check(resource)
-                if problem is None and mode != "include":
-                    if resource.get("resourceType") != search.resource_type:
-                        problem = "not the type searched for"
+                included = mode == "include"
+                wanted = _include_target(search.include) if included else search.resource_type
+                if problem is None:
+                    if resource.get("resourceType") != wanted:
+                        problem = "not the type searched for (or included)"
                     elif not _belongs_to(resource, patient.key):
                         problem = "not the patient searched for"
                 if problem is not None:
@@ -394,7 +394,7 @@ class FhirServerSource:
                         problem,
                     )
                     continue
-                if mode == "include":
+                if included:
                     result.included.append(resource)
                     continue
                 result.resources.append(resource)
@@ -496,6 +496,8 @@ def _search_path(
         pairs.append(("_include", search.include))
     if spec.date:
         pairs.append(("_sort", spec.date if query.upcoming else f"-{spec.date}"))
+        # Whole seconds on the wire: lower bounds rounded down, upper bounds up, so the server
+        # never returns less than wanted (the bounds are re-checked here exactly).
         for prefix, moment in (
             ("ge", now if query.upcoming else None),
             ("lt", query.before),
@@ -503,7 +505,7 @@ def _search_path(
             ("lt", query.until),
         ):
             if moment is not None:
-                pairs.append((spec.date, f"{prefix}{_instant(moment)}"))
+                pairs.append((spec.date, f"{prefix}{_instant(moment, up=prefix == 'lt')}"))
     # Without codes the server cannot tell sections apart: ask for more, thin afterwards.
     limit = query.limit
     count = max(limit + 1, PAGE_SIZE_FLOOR) if not search.codes else limit + 1
@@ -521,16 +523,20 @@ class Capabilities:
 
 def _capabilities(statement: Mapping[str, Any]) -> Capabilities:
     batch = revinclude = False
-    for rest in statement.get("rest") or ():
+    for rest in _list(statement.get("rest")):
         if not isinstance(rest, dict) or rest.get("mode") != "server":
             continue
-        for interaction in rest.get("interaction") or ():
+        for interaction in _list(rest.get("interaction")):
             if isinstance(interaction, dict) and interaction.get("code") == "batch":
                 batch = True
-        for resource in rest.get("resource") or ():
+        for resource in _list(rest.get("resource")):
             if isinstance(resource, dict) and resource.get("type") == "Patient":
-                revinclude = "Consent:patient" in (resource.get("searchRevInclude") or ())
+                revinclude = "Consent:patient" in _list(resource.get("searchRevInclude"))
     return Capabilities(batch=batch, consents_with_patient=revinclude)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _bounds(query: SectionQuery) -> SectionQuery:
@@ -564,7 +570,12 @@ def _entries(bundle: Mapping[str, Any]) -> Iterable[tuple[dict[str, Any], str | 
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
-    for link in bundle.get("link") or ():
+    links = bundle.get("link")
+    if links is None:
+        return None
+    if not isinstance(links, list):
+        raise SourceUnavailable("malformed", "a Bundle's links are not a list")
+    for link in links:
         if isinstance(link, dict) and link.get("relation") == "next":
             url = link.get("url")
             if isinstance(url, str) and url:
@@ -591,8 +602,17 @@ def _belongs_to(resource: dict[str, Any], patient_key: str) -> bool:
     return len(tail) >= 2 and tail[-2] == "Patient" and tail[-1] == patient_key
 
 
-def _instant(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _instant(moment: dt.datetime, *, up: bool = False) -> str:
+    """``moment`` in whole seconds, UTC (``up``: the next whole second if it has a fraction)."""
+    moment = moment.astimezone(dt.UTC)
+    if up and moment.microsecond:
+        moment = moment.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _include_target(include: str) -> str:
+    """The type an ``_include`` brings (``DeviceUseStatement:device`` → ``Device``)."""
+    return searchparams.INCLUDED_TYPES.get(include, "")
 
 
 def _sort_key(resource: Mapping[str, Any]) -> tuple[bool, dt.datetime]:
@@ -612,15 +632,16 @@ def _assemble(
     horizon: dt.datetime | None = None
     for part in parts:
         if not part.complete and part.resources:
-            oldest = fhir.clinical_date(part.resources[-1])
+            # The oldest of what the search read (whatever order the server sorted in).
+            dated = [d for d in (fhir.clinical_date(r) for r in part.resources) if d is not None]
+            oldest = min(dated) if dated else None
             if oldest is not None and (horizon is None or oldest > horizon):
                 horizon = oldest
-        candidates = [(r, True) for r in part.resources] + [(r, False) for r in part.included]
-        for resource, matched in candidates:
+        for resource in (*part.resources, *part.included):
             key = (str(resource.get("resourceType")), str(resource.get("id")))
             if key in seen:
                 continue
-            if matched and query.section != Section.OTHER and classify(resource) != query.section:
+            if query.section != Section.OTHER and classify(resource) != query.section:
                 continue
             if not query.include_restricted and (
                 fhir.is_restricted(resource)

@@ -150,3 +150,37 @@ def test_a_patient_search_can_bring_the_patients_consents(reader: Client, rich: 
     statement = orjson.loads(reader.get("/fhir/r4/metadata").content)
     patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
     assert patient["searchRevInclude"] == ["Consent:patient"]
+
+
+def test_a_reader_has_no_long_lived_token(rich: Patient) -> None:
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    from indblik.records import auth
+    from indblik.records.models import Feed
+
+    kit.register("hospital-reader", kit.ec_key())
+    with pytest.raises(CommandError, match="no long-lived token"):
+        call_command("feed", "rotate", "hospital-reader", stdout=io.StringIO())
+    # One issued anyway (an old version, the admin, a scope changed later) does not read.
+    feed = Feed.objects.get(name="hospital-reader")
+    static = auth.issue_credential(feed).token
+    response = Client(headers={"Authorization": f"Bearer {static}"}).get(
+        "/fhir/r4/Observation", {"patient": rich.fhir_id}
+    )
+    assert response.status_code == 401
+
+
+def test_an_include_the_token_may_not_read_is_refused_not_left_out(rich: Patient) -> None:
+    from indblik.records import fhir
+
+    key = kit.ec_key()
+    kit.register("narrow", key)
+    token = kit.access_token(Client(), key, "narrow", scope="system/Patient.read")
+    narrow = Client(headers={"Authorization": f"Bearer {token}"})
+    response = narrow.get(
+        "/fhir/r4/Patient",
+        {"identifier": f"{fhir.CPR_SYSTEM}|{rich.cpr}", "_revinclude": "Consent:patient"},
+    )
+    assert "does not cover Consent" in problem(response, 403)

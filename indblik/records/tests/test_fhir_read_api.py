@@ -18,6 +18,7 @@ from django.db import connection
 from django.db.models import Count, F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
@@ -580,8 +581,11 @@ def test_a_cursor_expires_after_an_hour(reader: Client, rich: Patient) -> None:
     following = local(link(bundle, "next") or "")
     ok(reader.get(following))
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=61)):
-        # Long-lived credential for this check: the access token would have expired first.
-        token = auth.issue_credential(Feed.objects.get(name=CLIENT)).token
+        # A fresh access token (the first would have expired before the cursor).
+        feed = Feed.objects.get(name=CLIENT)
+        token = auth.issue_credential(
+            feed, expires_at=timezone.now() + dt.timedelta(minutes=5), short_lived=True
+        ).token
         late = Client(headers={"Authorization": f"Bearer {token}"})
         assert "expired" in problem(late.get(following))
 

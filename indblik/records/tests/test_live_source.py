@@ -175,6 +175,8 @@ def test_newest_first_with_a_limit_and_dated_bounds_as_the_local_store(
     for query in (
         SectionQuery(Section.LAB, limit=5),
         SectionQuery(Section.LAB, limit=7, before=middle),
+        # The chart's older-page cursor: the last row's date + 1 µs (rows of that second stay).
+        SectionQuery(Section.LAB, limit=7, before=middle + dt.timedelta(microseconds=1)),
         SectionQuery(Section.LAB, limit=200, since=middle),
         SectionQuery(Section.LAB, limit=200, until=middle),
         SectionQuery(Section.APPOINTMENTS, limit=2, upcoming=True),
@@ -605,11 +607,7 @@ def test_the_consents_come_with_the_patient_when_the_server_offers_it(
     key = local_citizens.fhir_id
 
     def with_consents(bundle: dict[str, Any]) -> dict[str, Any]:
-        extra = [
-            consent_of(key),
-            consent_of("someone-else", "block-2"),  # not this patient's: dropped
-            {**consent_of(key, "broken"), "status": 7},  # malformed: dropped
-        ]
+        extra = [consent_of(key), consent_of("someone-else", "block-2")]  # not theirs: dropped
         bundle["entry"] += [{"resource": c, "search": {"mode": "include"}} for c in extra]
         return bundle
 
@@ -674,3 +672,133 @@ def test_mutual_tls_to_the_fhir_server(
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+# --- review findings ----------------------------------------------------------------------------
+
+
+def test_a_consent_that_cannot_be_read_refuses_the_decision(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    from types import SimpleNamespace
+
+    from indblik.access import policy
+
+    key = local_citizens.fhir_id
+
+    def broken_block(bundle: dict[str, Any]) -> dict[str, Any]:
+        bundle["entry"] = [
+            *bundle.get("entry", []),
+            {"resource": {**consent_of(key), "dateTime": "yesterday"}, "search": {"mode": "match"}},
+        ]
+        return bundle
+
+    proxy.faults.append(Fault(match="/Consent?", rewrite=broken_block))
+    proxy.faults.append(Fault(match="Patient/_search", rewrite=broken_block))
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient is not None
+    assert patient.consents is None  # one came malformed with the patient: not trusted as all
+    organisation = SimpleNamespace(cvr="29189846", sor_code="")
+    with pytest.raises(SourceUnavailable) as caught:
+        policy.blocks(patient, organisation, record_source=via_proxy)  # type: ignore[arg-type]
+    assert caught.value.kind == "malformed"
+
+
+def test_an_included_resource_must_be_the_included_type_and_the_patients(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient, settings: Any
+) -> None:
+    settings.INDBLIK_FHIR_BATCH = "off"
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+
+    def smuggle(bundle: dict[str, Any]) -> dict[str, Any]:
+        device = next(e for e in bundle["entry"] if e["search"]["mode"] == "include")
+        theirs = {**device["resource"], "id": "theirs", "patient": {"reference": "Patient/x"}}
+        stranger = {
+            "resourceType": "Observation",
+            "id": "smuggled",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": f"Patient/{patient.key}"},
+        }
+        bundle["entry"] += [
+            {"resource": theirs, "search": {"mode": "include"}},
+            {"resource": stranger, "search": {"mode": "include"}},
+        ]
+        return bundle
+
+    proxy.faults.append(Fault(match="/DeviceUseStatement?", rewrite=smuggle))
+    result = via_proxy.section(patient, SectionQuery(Section.DEVICES))
+    shown = ids(result.resources)
+    assert "Device/theirs" not in shown and "Observation/smuggled" not in shown
+    assert any(name.startswith("Device/") for name in shown)
+    assert str(live_source.MALFORMED_NOTICE) in result.notices
+
+
+def test_upper_bounds_are_rounded_up_to_the_next_second() -> None:
+    moment = dt.datetime(2026, 1, 2, 3, 4, 5, 1, tzinfo=dt.UTC)
+    assert live_source._instant(moment) == "2026-01-02T03:04:05Z"
+    assert live_source._instant(moment, up=True) == "2026-01-02T03:04:06Z"
+    assert live_source._instant(moment.replace(microsecond=0), up=True) == "2026-01-02T03:04:05Z"
+
+
+@pytest.mark.parametrize(
+    ("url", "same"),
+    [
+        ("http://127.0.0.1:8/fhir/r4/Observation?_cursor=x", True),
+        ("http://127.0.0.1:8/fhir/r4", True),
+        ("http://127.0.0.1:8/fhir/r4-admin/Observation", False),
+        ("http://127.0.0.1:8/fhir/r4/../admin/", False),
+        ("http://127.0.0.1:9/fhir/r4/Observation", False),
+        ("http://127.0.0.1:x/fhir/r4/Observation", False),
+        ("https://127.0.0.1:8/fhir/r4/Observation", False),
+    ],
+)
+def test_a_link_must_stay_under_the_base_url(
+    hospital: HospitalServer, url: str, same: bool
+) -> None:
+    reader = make_source(hospital, "http://127.0.0.1:8/fhir/r4")
+    assert reader.http.same_server(url) is same
+
+
+def test_an_unexpected_error_is_an_unavailable_source_and_frees_the_breaker(
+    hospital: HospitalServer, local_citizens: Patient, tmp_path: Any
+) -> None:
+    # An unreadable key file is no SourceUnavailable of its own: it must become one, never a
+    # 500, and must not leave the circuit breaker stuck in its half-open trial.
+    missing = str(tmp_path / "no-such-key.json")
+    reader = make_source(hospital, hospital.fhir_base, INDBLIK_FHIR_CLIENT_KEY_FILE=missing)
+    reader.http.breaker.cooldown = 0
+    for _ in range(live_client.BREAKER_FAILURES + 1):
+        with pytest.raises(SourceUnavailable) as caught:
+            reader.find_patient(local_citizens.cpr or "")
+        assert caught.value.kind in ("unavailable", "circuit-open")
+        reader.http.tokens._failure = None
+    assert reader.http.breaker.is_open
+    reader.http.tokens.key_file = str(hospital.client_key)
+    assert reader.find_patient(local_citizens.cpr or "")  # the trial succeeds: closed again
+    assert not reader.http.breaker.is_open
+
+
+def test_a_failed_token_fetch_is_answered_from_memory_for_a_moment(
+    hospital: HospitalServer, local_citizens: Patient, tmp_path: Any
+) -> None:
+    reader = make_source(
+        hospital, hospital.fhir_base, INDBLIK_FHIR_CLIENT_KEY_FILE=str(tmp_path / "missing")
+    )
+    reader.http.tokens.key_file = str(hospital.client_key)
+    calls = []
+    real = reader.http.tokens._fetch
+
+    def failing(*args: Any) -> Any:
+        calls.append(1)
+        from indblik.records.live.smart import TokenError
+
+        raise TokenError("timeout", "the token endpoint timed out")
+
+    reader.http.tokens._fetch = failing  # type: ignore[method-assign,assignment]
+    for _ in range(3):
+        with pytest.raises(SourceUnavailable):
+            reader.find_patient(local_citizens.cpr or "")
+    assert len(calls) == 1
+    reader.http.tokens._fetch = real  # type: ignore[method-assign]

@@ -147,6 +147,12 @@ class Command(BaseCommand):
             self.stdout.write(kid)
 
     def _rotate(self, feed: Feed, overlap_hours: float) -> None:
+        if feed.scope == Feed.Scope.RECORD_READ:
+            raise CommandError(
+                f"{feed.name} reads the record with access tokens from its registered key; "
+                f"there is no long-lived token to rotate. Change its keys with: "
+                f"indblik feed keys {feed.name} --jwks FILE"
+            )
         if not 0 <= overlap_hours <= 24 * 90:
             raise CommandError("--overlap-hours must be between 0 and 2160 (90 days)")
         overlap = dt.timedelta(hours=overlap_hours)
