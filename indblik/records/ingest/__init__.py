@@ -79,9 +79,10 @@ def ingest_resources(
     Invalid resources are counted as failed and reported; the others are stored. Errors name
     ``resource N`` (0-based position in the iterable). ``validate=False`` skips the
     fhir.resources models; the cheap checks (ids, CPR numbers, status codes, patients) always
-    run. ``parallel`` forces (True) or forbids (False) validation in worker processes; by
-    default inputs of 2,000 resources or more use them (the caller's main module must then be
-    import-safe: see docs/ingestion.md).
+    run. ``parallel`` forces (True) or forbids (False) validation in worker processes and, on
+    PostgreSQL outside a transaction, writing in a thread of its own; by default inputs of
+    2,000 resources or more use them (the caller's main module must then be import-safe: see
+    docs/ingestion.md).
     """
     head: list[dict[str, Any]] | None = None
     size: int | None = len(resources) if isinstance(resources, Sized) else None
@@ -94,7 +95,11 @@ def ingest_resources(
     entries = (Entry(index, resource, where="resource") for index, resource in enumerate(resources))
     result = IngestResult(source=source, channel=channel, kind="resources")
     ingestor = Ingestor(
-        result, validate=validate, use_pool=_use_pool(parallel, validate, size), progress=progress
+        result,
+        validate=validate,
+        use_pool=_use_pool(parallel, validate, size),
+        progress=progress,
+        background=_large(parallel, size),
     )
     _run(result, lambda: ingestor.run(entries))
     return result
@@ -133,6 +138,7 @@ def ingest_payload(
             progress=progress,
             all_or_nothing=payload.kind == "transaction",
             keep_entries=bundle or payload.kind == "resource",
+            background=not bundle and _large(parallel, payload.size_hint),
         )
         # A transaction or batch Bundle is already in memory: plan it as one unit so that
         # references between its entries resolve and a transaction rolls back as a whole.
@@ -204,6 +210,13 @@ def _use_pool(parallel: bool | None, validate: bool, size: int | None) -> bool:
     if parallel is not None:
         return parallel and validate
     return validate and _parallel.available() and (size or 0) >= PARALLEL_MIN
+
+
+def _large(parallel: bool | None, size: int | None) -> bool:
+    """Return True when a writer thread pays off (see ``Ingestor``; ``parallel`` forces it)."""
+    if parallel is not None:
+        return parallel
+    return (size or 0) >= PARALLEL_MIN
 
 
 def _run(result: IngestResult, work: Callable[[], None]) -> None:

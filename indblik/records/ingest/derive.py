@@ -294,6 +294,42 @@ def _add_targets(
                 targets.literal_ids.append(parsed[1])
 
 
+@dataclass(slots=True)
+class Derived:
+    """What storing a resource needs of it as sent, worked out before its chunk is planned.
+
+    It holds only while the resource is stored exactly as sent: planning works out again
+    what it needs of a resource whose references it rewrites or whose patient it links.
+    Working it out ahead lets the thread that reads the input do it while the writer thread
+    waits for the database (see :mod:`indblik.records.ingest.store`).
+    """
+
+    references: list[dict[str, Any]]
+    link: PatientLink | None
+    organisations: OrganisationTargets
+    columns: dict[str, Any]  # resource_columns(..., patient_linked=True)
+    body: str
+
+    def columns_for(self, *, patient_linked: bool) -> dict[str, Any]:
+        """Return ``resource_columns(resource, patient_linked=patient_linked)``."""
+        return self.columns if patient_linked else {**self.columns, "section": ""}
+
+
+def derive(resource: dict[str, Any]) -> Derived:
+    """Work out a validated resource's references, patient, organisations, columns and body.
+
+    Raises ``orjson.JSONEncodeError`` (or ``TypeError``) for values JSON cannot hold.
+    """
+    references = reference_dicts(resource)
+    return Derived(
+        references,
+        patient_link(resource),
+        organisation_targets(resource, references),
+        resource_columns(resource, patient_linked=True),
+        orjson.dumps(resource).decode(),
+    )
+
+
 def resource_columns(resource: dict[str, Any], *, patient_linked: bool) -> dict[str, Any]:
     """Return the indexed columns of a ``Resource`` row (section, category, code, …)."""
     labels = fhir.security_labels(resource)

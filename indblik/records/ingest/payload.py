@@ -14,11 +14,14 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import IO, Any, Protocol, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
 from indblik.records.ingest.result import Action, IngestError, PayloadRefused
+
+if TYPE_CHECKING:
+    from indblik.records.ingest.derive import Derived
 
 JSON_TYPES = frozenset({"application/fhir+json", "application/json"})
 NDJSON_TYPES = frozenset({"application/fhir+ndjson", "application/x-ndjson", "application/ndjson"})
@@ -87,6 +90,7 @@ class Entry:
     version: int | None = None
     digest: str = ""  # of the resource as sent (before references are rewritten)
     known_unchanged: bool = False  # identical to the stored version: validation skipped
+    derived: Derived | None = None  # worked out once ``resource`` is valid (not for Patients)
 
     def fail(self, path: str, problem: str, code: str = "invalid") -> None:
         """Record a problem with this entry."""

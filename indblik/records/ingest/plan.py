@@ -52,6 +52,11 @@ class _Work:
     body: str = ""
     references: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def derived(self) -> derive.Derived | None:
+        """What was worked out ahead of the resource, while it is still stored as sent."""
+        return self.entry.derived if self.resource is self.entry.resource else None
+
 
 @dataclass
 class _Planned:
@@ -115,7 +120,8 @@ class ChunkPlan:
                     item.digest = (
                         derive.canonical_digest(item.resource) if rewritten else item.entry.digest
                     )
-                    item.body = orjson.dumps(item.resource).decode()
+                    derived = item.derived
+                    item.body = derived.body if derived else orjson.dumps(item.resource).decode()
                 except (orjson.JSONEncodeError, TypeError):
                     item.entry.fail("", "not representable as JSON (invalid Unicode?)", "structure")
         # A resource whose patient entry failed just now cannot be stored either.
@@ -220,7 +226,8 @@ class ChunkPlan:
                 continue
             # Most resources need no rewriting: find out on the fast walk, and take the slow
             # one (copying, with paths for errors) only where some reference changes.
-            references = derive.reference_dicts(item.resource)
+            derived = item.derived
+            references = derived.references if derived else derive.reference_dicts(item.resource)
             if all(
                 mapper(reference["reference"]) == reference["reference"]
                 for reference in references
@@ -260,7 +267,8 @@ class ChunkPlan:
                 or rtype in fhir.NON_PATIENT_TYPES
             ):
                 continue
-            link = derive.patient_link(item.resource)
+            derived = item.derived
+            link = derived.link if derived else derive.patient_link(item.resource)
             if link is None:
                 item.entry.fail(
                     f"{rtype}.{derive.patient_element(item.resource)}",
@@ -327,7 +335,12 @@ class ChunkPlan:
                 for targets in item.gp:
                     wanted.update(targets.literal_ids)
             elif item.patient_id is not None:
-                item.org = derive.organisation_targets(item.resource, item.references)
+                derived = item.derived
+                item.org = (
+                    derived.organisations
+                    if derived
+                    else derive.organisation_targets(item.resource, item.references)
+                )
                 wanted.update(item.org.literal_ids)
         wanted -= chunk_orgs.keys() | self.context.org_keys.keys()
         for batch in _batches(sorted(wanted)):
@@ -464,13 +477,17 @@ class ChunkPlan:
                 if patient_pk is None:
                     patient_pk = _stored_patient_pk(item.patient_id)
                     patient_pks[item.patient_id] = patient_pk
+            derived = item.derived
+            linked = patient_pk is not None
             resource_rows.append(
                 {
                     "resource_type": rtype,
                     "fhir_id": fhir_id,
                     "patient": patient_pk,
-                    **derive.resource_columns(
-                        item.resource or {}, patient_linked=patient_pk is not None
+                    **(
+                        derived.columns_for(patient_linked=linked)
+                        if derived
+                        else derive.resource_columns(item.resource or {}, patient_linked=linked)
                     ),
                     "version": plan.state.version,
                     "last_updated": plan.state.last_updated,

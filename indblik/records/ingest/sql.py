@@ -156,9 +156,15 @@ def resource_states(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], St
         return found
     with _cursor() as cursor:
         if connection.vendor == "postgresql":
+            # One index probe per key, whatever the statistics say. A plain join lets the
+            # planner hash the keys and scan the whole table instead, which it does while a
+            # bulk load grows a table that has not been analysed yet: 19 ms instead of 2 ms per
+            # thousand keys at 25,000 rows, and growing with the table. LIMIT 1 (the key is
+            # unique) keeps the subquery from being flattened into such a join.
             cursor.execute(
-                f"SELECT {columns} FROM {table} r JOIN unnest(%b::varchar[], %b::varchar[]) "  # noqa: S608 - only our table name is interpolated
-                "AS k(t, i) ON r.resource_type = k.t AND r.fhir_id = k.i",
+                f"SELECT {columns} FROM unnest(%b::varchar[], %b::varchar[]) AS k(t, i) "  # noqa: S608 - only our table name is interpolated
+                f"CROSS JOIN LATERAL (SELECT * FROM {table} WHERE resource_type = k.t "
+                "AND fhir_id = k.i LIMIT 1) AS r",
                 [[rtype for rtype, _ in wanted], [fhir_id for _, fhir_id in wanted]],
             )
             rows = cursor.fetchall()

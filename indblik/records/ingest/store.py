@@ -4,24 +4,32 @@ Entries arrive in chunks. Each chunk is identified (type and id), validated, the
 written by a :class:`~indblik.records.ingest.plan.ChunkPlan` inside one database transaction.
 A transaction Bundle is a single chunk that is abandoned when any entry fails.
 
-Validation (fhir.resources) dominates the cost; for large inputs it runs in worker processes
-one or two chunks ahead of the chunk being written (:mod:`indblik.records.ingest.parallel`).
+For large inputs the work is spread so that no part waits for another:
+
+- validation runs in worker processes one or two chunks ahead of the chunk being written
+  (:mod:`indblik.records.ingest.parallel`);
+- on PostgreSQL, chunks are planned and written by one writer thread on its own connection,
+  in order, while this thread reads, parses and prepares the next chunks. The database
+  server's work on chunk N (and the wait for it) then overlaps the Python work on chunk N+1;
+  psycopg releases the GIL while it waits. Each chunk is still its own transaction, written
+  after the one before it has committed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from indblik import audit
@@ -39,6 +47,7 @@ PARALLEL_MIN = 2 * CHUNK_SIZE  # below this, starting worker processes costs mor
 _PIECE = 500  # resources per worker task
 _PREFETCH = 2  # chunks being validated while one is written
 _RUN_ERRORS = 20
+_COLLECT_EVERY = 10  # chunks between garbage collections during a run
 
 
 class _Abandon(Exception):
@@ -57,10 +66,15 @@ class Ingestor:
         progress: Callable[[int], None] | None = None,
         all_or_nothing: bool = False,
         keep_entries: bool = False,
+        background: bool = False,
     ) -> None:
         self.result = result
         self.validate = validate
         self.use_pool = use_pool
+        # A writer thread has its own connection: only where nobody expects the writes inside
+        # a transaction of theirs (a test's, a caller's atomic block) and where the database
+        # is another process that can work meanwhile (PostgreSQL, not SQLite).
+        self.background = background and can_write_in_background()
         self.progress = progress
         self.all_or_nothing = all_or_nothing
         self.keep_entries = keep_entries
@@ -82,14 +96,42 @@ class Ingestor:
         else:
             iterator = iter(entries)
             chunks = iter(lambda: list(islice(iterator, chunk_size)), [])
-        for chunk in self._validated(chunks):
-            self._store(chunk)
+        # Only a command-line run owns its process; in a web server the collector is shared
+        # with other requests' threads (and the startup gc.freeze() of indblik/wsgi.py).
+        pause = self.result.channel in ("cli", "generate")
+        with _few_collections() if pause else contextlib.nullcontext():
+            if self.background:
+                self._run_with_writer(chunks)
+                return
+            for number, chunk in enumerate(self._validated(chunks), 1):
+                self._account(chunk, self._store(chunk))
+                _collect_now_and_then(number)
+
+    def _run_with_writer(self, chunks: Iterator[list[Entry]]) -> None:
+        """Store chunks in a writer thread, one at a time and in order, preparing the next here."""
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indblik-ingest-writer")
+        in_flight: tuple[list[Entry], Future[bool]] | None = None
+        try:
+            for number, chunk in enumerate(self._validated(chunks), 1):
+                if in_flight is not None:
+                    self._account(in_flight[0], in_flight[1].result())
+                in_flight = (chunk, writer.submit(self._store, chunk))
+                _collect_now_and_then(number)
+            if in_flight is not None:
+                self._account(in_flight[0], in_flight[1].result())
+        finally:
+            # Wait for a chunk still being written (also when this thread failed: nothing may
+            # be written after the run has ended), then close the thread's connection.
+            writer.submit(_close_this_threads_connection)
+            writer.shutdown(wait=True)
 
     def _validated(self, chunks: Iterator[list[Entry]]) -> Iterator[list[Entry]]:
         if not self.use_pool:
             for chunk in chunks:
                 self._prepare(chunk)
-                self._validate_here([entry for entry in chunk if needs_validation(entry)])
+                live = [entry for entry in chunk if needs_validation(entry)]
+                self._validate_here(live)
+                self._derive(live)
                 yield chunk
             return
         pending: deque[tuple[list[Entry], list[tuple[list[Entry], Future[Any]]]]] = deque()
@@ -107,7 +149,8 @@ class Ingestor:
         Re-sending unchanged data is common (a feed re-synchronising); validation is most of
         the cost, and an identical resource is not written anyway. The stored state may change
         before the chunk is written: ``_apply_versions`` validates a skipped entry after all
-        if it turns out to be a change.
+        if it turns out to be a change. Without validation (``validate=False``) there is
+        nothing worth a look-up to skip.
         """
         self._identify_all(chunk)
         candidates = [
@@ -120,6 +163,8 @@ class Ingestor:
                 entry.digest = derive.canonical_digest(entry.resource)
             except (orjson.JSONEncodeError, TypeError):
                 entry.fail("", "not representable as JSON (invalid Unicode?)", "structure")
+        if not self.validate:
+            return
         stored = sql.resource_states(
             (entry.resource_type, entry.fhir_id)
             for entry in candidates
@@ -150,6 +195,7 @@ class Ingestor:
             future = parallel.submit(payloads, self.validate)
             if future is None:
                 self._validate_here(piece)
+                self._derive(piece)
             else:
                 tasks.append((piece, future))
         return tasks
@@ -163,14 +209,26 @@ class Ingestor:
             except BrokenProcessPool:
                 parallel.broken()
                 self._validate_here(piece)
-                continue
-            for entry, problems in zip(piece, results, strict=True):
-                add_problems(entry, problems)
+            else:
+                for entry, problems in zip(piece, results, strict=True):
+                    add_problems(entry, problems)
+            self._derive(piece)
         return chunk
 
     def _validate_here(self, entries: list[Entry]) -> None:
         for entry in entries:
             add_problems(entry, validate_resource(entry.resource, structural=self.validate))
+
+    def _derive(self, validated: list[Entry]) -> None:
+        """Work out what planning needs of each valid resource (here, not in the writer).
+
+        Patients are left to planning: matching them by CPR number may change them.
+        """
+        for entry in validated:
+            if not entry.errors and entry.resource_type != "Patient":
+                # A resource JSON cannot hold gets nothing here: planning reports it.
+                with contextlib.suppress(orjson.JSONEncodeError, TypeError):
+                    entry.derived = derive.derive(entry.resource)
 
     # --- identify: type, id and request ------------------------------------------------
 
@@ -232,19 +290,12 @@ class Ingestor:
 
     # --- store a chunk ---------------------------------------------------------------------
 
-    def _store(self, chunk: list[Entry]) -> None:
-        # Planning a chunk allocates many short-lived containers that reference counting
-        # frees; cyclic collections in between cost time and find nothing. Collect between
-        # chunks instead.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            self._store_chunk(chunk)
-        finally:
-            if collecting:
-                gc.enable()
+    def _store(self, chunk: list[Entry]) -> bool:
+        """Plan and write one chunk in its own transaction; return True when it committed.
 
-    def _store_chunk(self, chunk: list[Entry]) -> None:
+        Runs in the writer thread when there is one: it changes the chunk's entries and the
+        run's context, never ``self.result`` (counted by ``_account`` in the calling thread).
+        """
         committed = False
         plan = ChunkPlan(self.context, chunk)
         if any(not entry.errors for entry in chunk):
@@ -270,7 +321,7 @@ class Ingestor:
                         )
         if committed:
             self.context.learn(plan)
-        self._account(chunk, committed)
+        return committed
 
     def _account(self, chunk: list[Entry], committed: bool) -> None:
         for entry in chunk:
@@ -297,6 +348,44 @@ class Ingestor:
         self.processed += len(chunk)
         if self.progress is not None:
             self.progress(self.processed)
+
+
+def _close_this_threads_connection() -> None:
+    # ``django.db.connection`` is per thread: it must be looked up in the writer thread itself
+    # (``submit(connection.close)`` would look it up in the submitting thread).
+    connection.close()
+
+
+def can_write_in_background() -> bool:
+    """Return True when chunks may be written by a thread with its own database connection."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of the way during a run.
+
+    Parsing and planning allocate millions of short-lived containers that reference counting
+    frees; the collector's automatic passes then keep traversing every object of the process
+    (Django, the models, the validation tables) and cost more than validating. During the run
+    the objects that existed before it are frozen (left out of collections) and automatic
+    collection is off; ``_collect_now_and_then`` collects between chunks instead.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
+
+
+def _collect_now_and_then(chunks_done: int) -> None:
+    # Cyclic garbage (e.g. exceptions kept with their frames) must not pile up in long runs.
+    if chunks_done % _COLLECT_EVERY == 0:
+        gc.collect()
 
 
 # --- IngestionRun ---------------------------------------------------------------------------

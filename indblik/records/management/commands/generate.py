@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from indblik.records import synth
@@ -62,6 +63,10 @@ def _parse_now(value: str) -> dt.datetime:
 
 class Command(BaseCommand):
     help = "Generate deterministic Danish synthetic citizens: into the store, or as files."
+    # Only the model checks (~10 ms): the others (URL configuration, templates, deployment
+    # settings) do not concern loading data and cost half a second of start-up, which is a
+    # large share of a run that ingests a few thousand resources. `indblik check` runs them all.
+    requires_system_checks = [checks.Tags.models]
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--patients", type=int, required=True, help="how many citizens")
