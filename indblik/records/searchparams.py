@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from indblik.records import fhir
+
 Column = Literal["category", "code", "status"]
 
 
@@ -88,18 +90,8 @@ SEARCHES: MappingProxyType[str, TypeSearch] = MappingProxyType(
     }
 )
 
-# Types without a patient: read by id, searched by ``_id`` only.
-SHARED_TYPES: tuple[str, ...] = (
-    "Organization",
-    "Practitioner",
-    "PractitionerRole",
-    "Location",
-    "Questionnaire",
-    "Binary",
-    "Medication",
-    "HealthcareService",
-    "Endpoint",
-)
+# Types without a patient: read by id, searched by ``_id`` only (the store's own list).
+SHARED_TYPES: tuple[str, ...] = tuple(sorted(fhir.NON_PATIENT_TYPES))
 
 # Where an ``_include`` points: ``Type:param`` → the JSON element holding the reference(s).
 INCLUDE_PATHS: MappingProxyType[str, str] = MappingProxyType(
