@@ -96,9 +96,19 @@ class ChartAccess(RuleBasedStateMachine):
                 st.text(string.ascii_letters + string.digits + "-_", min_size=0, max_size=40),
             )
         )
-        url = f"/chart/{handle}/" + (f"{section}/" if section else "")
         if not handle or "/" in handle:
             return
+        self._request(who, handle, section)
+
+    @precondition(lambda self: any(who.grants for who in self.nurses))
+    @rule(data=st.data(), section=st.sampled_from(SECTIONS))
+    def request_own_page(self, data: st.DataObject, section: str) -> None:
+        """A nurse opens one of her own current grants (so both branches are always tried)."""
+        who = data.draw(st.sampled_from([who for who in self.nurses if who.grants]))
+        self._request(who, data.draw(st.sampled_from(who.grants)), section)
+
+    def _request(self, who: Nurse, handle: str, section: str) -> None:
+        url = f"/chart/{handle}/" + (f"{section}/" if section else "")
         response = who.client.get(url)
         body = response.content.decode(errors="replace")
         if handle in who.grants:
