@@ -74,6 +74,10 @@ def batch(request: HttpRequest, feed: Feed) -> HttpResponse:
     request.indblik_patients = {}  # type: ignore[attr-defined]  # looked up once per batch
     reads: list[api.BatchRead] = []
     request.indblik_batch_reads = reads  # type: ignore[attr-defined]  # audited together
+    # The searches' pages in one statement (a live source's page: a dozen of one patient's).
+    api.read_ahead(
+        request, feed, [(rtype, query) for rtype, fhir_id, query in requests if fhir_id is None]
+    )
     try:
         # One transaction: the entries' audit rows are committed together, once.
         with transaction.atomic():

@@ -28,9 +28,8 @@ from typing import Any, NamedTuple
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from django.db.models import F, Q, QuerySet, Value
-from django.db.models.functions import Left, Right
-from django.db.models.lookups import Exact
+from django.db import connection
+from django.db.models import Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -47,6 +46,7 @@ MAX_VALUES = 100  # comma-separated values of one parameter
 MAX_REPEATS = 10  # times one parameter may be given
 RESULT_PARAMETERS = frozenset({"_count", "_format", "_pretty"})
 JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
+_TOKEN_COLUMNS = frozenset({"category", "code", "status"})
 _SALT = "indblik.records.api.search.cursor"
 _DATE = re.compile(
     r"(?P<prefix>[a-z]{2})?"
@@ -73,13 +73,24 @@ class TokenMatch:
     how: str  # "exact", "suffix" (any system) or "prefix" (any code of a system)
     text: str
 
-    def condition(self) -> Q:
-        """Return the test as a condition on the column (case-sensitive on every database)."""
+    def sql(self) -> tuple[str, list[Any]]:
+        """Return the test as SQL on the stored column, and its parameters.
+
+        Case-sensitive on every database (FHIR codes are): ``=`` and ``substr``, not LIKE.
+        """
+        if self.column not in _TOKEN_COLUMNS:
+            raise ValueError(f"not a token column: {self.column!r}")
         if self.how == "exact":
-            return Q(**{self.column: self.text})
-        # Left/Right rather than LIKE: SQLite's LIKE ignores case, and FHIR codes do not.
-        cut = Right if self.how == "suffix" else Left
-        return Q(Exact(cut(self.column, len(self.text)), Value(self.text)))
+            return f"{self.column} = %s", [self.text]
+        if self.how == "prefix":
+            return f"substr({self.column}, 1, %s) = %s", [len(self.text), self.text]
+        # The end of the text: the length test first (SQLite's substr counts a negative
+        # start from the end, PostgreSQL's from before the beginning).
+        return (
+            f"(length({self.column}) >= %s"
+            f" AND substr({self.column}, length({self.column}) - %s + 1) = %s)",
+            [len(self.text), len(self.text), self.text],
+        )
 
 
 @dataclass(frozen=True)
@@ -427,6 +438,8 @@ def _range(name: str, match: re.Match[str]) -> tuple[dt.datetime, dt.datetime]:
 # --- running ----------------------------------------------------------------------------------
 
 _COLUMNS = ("pk", "resource_type", "fhir_id", "version", "last_updated", "date", "body")
+_SQL_COLUMNS = ("id", "resource_type", "fhir_id", "version", "last_updated", "date", "body")
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def patient_of(
@@ -453,76 +466,151 @@ def patient_of(
 
 def page(search: Search, *, patient_pk: int | None) -> tuple[list[StoredRow], bool]:
     """Return the page's rows in order and whether more follow (one extra row tells)."""
-    rows = [StoredRow(*row) for row in _query(search, patient_pk)[: search.count + 1]]
-    return rows[: search.count], len(rows) > search.count
+    if search.kind == "patient":
+        rows = [StoredRow(*row) for row in _patients(search)[: search.count + 1]]
+        return rows[: search.count], len(rows) > search.count
+    return pages([(search, patient_pk)])[0]
 
 
-def _query(search: Search, patient_pk: int | None) -> QuerySet[Any, tuple[Any, ...]]:
-    """Return the search as one query in page order, from its position on.
+def pages(
+    searches: Sequence[tuple[Search, int | None]],
+) -> list[tuple[list[StoredRow], bool]]:
+    """Return the pages of several searches of stored resources, read in one statement.
 
-    A patient's resources are read through the patient's index (the cost grows with that
-    record, never with the store); Patient and shared types through their unique keys.
+    Each search is one indexed, limited ``SELECT`` (:func:`resource_sql`); several are joined
+    with ``UNION ALL``, so a batch's dozen searches of one patient cost one round trip and no
+    ORM work. ``Patient`` searches are not taken here (:func:`page`).
+    """
+    if not searches:
+        return []
+    parts: list[str] = []
+    params: list[Any] = []
+    for position, (search, patient_pk) in enumerate(searches):
+        sql, part_params = resource_sql(search, patient_pk)
+        parts.append(f"SELECT %s AS k, part{position}.* FROM ({sql}) AS part{position}")  # noqa: S608 - values are params
+        params.extend([position, *part_params])
+    found: list[list[StoredRow]] = [[] for _ in searches]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for k, pk, rtype, fhir_id, version, last_updated, date, body in cursor.fetchall():
+            found[k].append(
+                StoredRow(pk, rtype, fhir_id, version, _instant(last_updated), _instant(date), body)
+            )
+    answers = []
+    for (search, _patient_pk), rows in zip(searches, found, strict=True):
+        # UNION ALL keeps no order of its own: put each page back in its search's order.
+        rows.sort(key=_order_key(search), reverse=search.dated and search.newest_first)
+        answers.append((rows[: search.count], len(rows) > search.count))
+    return answers
+
+
+def resource_sql(search: Search, patient_pk: int | None) -> tuple[str, list[Any]]:
+    """Return one page of a search of stored resources as SQL and its parameters.
+
+    A patient's resources are read through the ``(patient, resource_type, -date)`` index (the
+    cost grows with that record, never with the store); shared types through their unique key.
+    Fixed fragments (column names) only: every value is a parameter.
     """
     if search.kind == "patient":
-        patients = Patient.objects.filter(deleted=False)
-        if search.cpr is not None:
-            patients = patients.filter(cpr=search.cpr)
-        for ids in search.ids:
-            patients = patients.filter(fhir_id__in=ids)
-        if search.after is not None:
-            patients = patients.filter(pk__gt=search.after[1])
-        return patients.order_by("pk").values_list(
-            "pk",
-            Value("Patient"),
-            "fhir_id",
-            "version",
-            "last_updated",
-            Value(None, output_field=Patient._meta.get_field("last_updated")),
-            "body",
-            "cpr",
-        )
-    rows = Resource.objects.filter(resource_type=search.resource_type, deleted=False)
+        raise ValueError("a Patient search is not a search of stored resources")
+    adapt = connection.ops.adapt_datetimefield_value
+    where = ["resource_type = %s", "NOT deleted"]
+    params: list[Any] = [search.resource_type]
     if search.kind == "linked":
         if patient_pk is None:
             raise ValueError("a search of a patient's resources needs the patient")
-        rows = rows.filter(patient_id=patient_pk)
+        where.append("patient_id = %s")
+        params.append(patient_pk)
     for ids in search.ids:
-        rows = rows.filter(fhir_id__in=ids)
+        where.append(f"fhir_id IN ({', '.join(['%s'] * len(ids))})")
+        params.extend(sorted(ids))
     if search.since is not None:
-        rows = rows.filter(date__gte=search.since)
+        where.append("date >= %s")
+        params.append(adapt(search.since))
     if search.until is not None:
-        rows = rows.filter(date__lt=search.until)
+        where.append("date < %s")
+        params.append(adapt(search.until))
     for matches in search.tokens:
-        condition = Q()
+        tests = []
         for match in matches:
-            condition |= match.condition()
-        rows = rows.filter(condition)
+            test, test_params = match.sql()
+            tests.append(test)
+            params.extend(test_params)
+        where.append(f"({' OR '.join(tests)})")
     if not search.dated:
         if search.after is not None:
-            rows = rows.filter(pk__gt=search.after[1])
-        return rows.order_by("pk").values_list(*_COLUMNS)
-    if search.after is not None:
-        rows = rows.filter(_after(search))
-    if search.newest_first:
-        order = (F("date").desc(nulls_last=True), F("pk").desc())
+            where.append("id > %s")
+            params.append(search.after[1])
+        order = "id ASC"
     else:
-        order = (F("date").asc(nulls_last=True), F("pk").asc())
-    return rows.order_by(*order).values_list(*_COLUMNS)
+        if search.after is not None:
+            test, test_params = _after_sql(search)
+            where.append(test)
+            params.extend(
+                adapt(value) if isinstance(value, dt.datetime) else value for value in test_params
+            )
+        order = (
+            "date DESC NULLS LAST, id DESC"
+            if search.newest_first
+            else "date ASC NULLS LAST, id ASC"
+        )
+    table = connection.ops.quote_name(Resource._meta.db_table)
+    sql = (
+        f"SELECT {', '.join(_SQL_COLUMNS)} FROM {table} "  # noqa: S608 - values are params
+        f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
+    )
+    return sql, [*params, search.count + 1]
 
 
-def _after(search: Search) -> Q:
-    """Return the rows that come after the position, undated rows last in either order."""
+def _after_sql(search: Search) -> tuple[str, list[Any]]:
+    """The rows that come after the position, undated rows last in either order."""
     assert search.after is not None
     date, pk = search.after
     if date is None:
         return (
-            Q(date__isnull=True, pk__lt=pk)
-            if search.newest_first
-            else Q(date__isnull=True, pk__gt=pk)
-        )
+            "(date IS NULL AND id < %s)" if search.newest_first else "(date IS NULL AND id > %s)"
+        ), [pk]
     if search.newest_first:
-        return Q(date__lt=date) | Q(date=date, pk__lt=pk) | Q(date__isnull=True)
-    return Q(date__gt=date) | Q(date=date, pk__gt=pk) | Q(date__isnull=True)
+        return "(date < %s OR (date = %s AND id < %s) OR date IS NULL)", [date, date, pk]
+    return "(date > %s OR (date = %s AND id > %s) OR date IS NULL)", [date, date, pk]
+
+
+def _order_key(search: Search) -> Callable[[StoredRow], tuple[Any, ...]]:
+    """The sort key of a page's order (``reverse`` when newest first): undated rows last."""
+    if not search.dated:
+        return lambda row: (row.pk,)
+    if search.newest_first:
+        return lambda row: (row.date is not None, row.date or _EARLIEST, row.pk)
+    return lambda row: (row.date is None, row.date or _EARLIEST, row.pk)
+
+
+def _instant(value: Any) -> Any:
+    """A timestamp column as the ORM would return it (SQLite hands back text)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    convert = connection.ops.convert_datetimefield_value  # type: ignore[attr-defined]
+    return convert(value, None, connection)
+
+
+def _patients(search: Search) -> QuerySet[Any, tuple[Any, ...]]:
+    """Return a Patient search (by CPR number or id, in storage order) from its position on."""
+    patients = Patient.objects.filter(deleted=False)
+    if search.cpr is not None:
+        patients = patients.filter(cpr=search.cpr)
+    for ids in search.ids:
+        patients = patients.filter(fhir_id__in=ids)
+    if search.after is not None:
+        patients = patients.filter(pk__gt=search.after[1])
+    return patients.order_by("pk").values_list(
+        "pk",
+        Value("Patient"),
+        "fhir_id",
+        "version",
+        "last_updated",
+        Value(None, output_field=Patient._meta.get_field("last_updated")),
+        "body",
+        "cpr",
+    )
 
 
 def included(

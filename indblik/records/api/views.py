@@ -41,6 +41,7 @@ from indblik.records.api.search import (
     included,
     kind_of,
     page,
+    pages,
     parse,
     patient_of,
     position,
@@ -165,7 +166,7 @@ def search(
         else:
             patient_pk, cpr = patient
     if wanted.kind != "linked" or patient_pk is not None:
-        rows, more = page(wanted, patient_pk=patient_pk)
+        rows, more = _read_page(request, wanted, patient_pk)
     if wanted.kind == "patient":
         if rows:
             cpr = rows[0].cpr or cpr
@@ -194,6 +195,48 @@ def search(
     if unavailable is not None:
         return unavailable
     return fhir_response(_bundle(wanted, rows, extra, more=more, client_id=feed.pk), 200)
+
+
+def _read_page(
+    request: HttpRequest, wanted: Search, patient_pk: int | None
+) -> tuple[list[StoredRow], bool]:
+    """Return the search's page: read ahead with its batch's other searches, or now."""
+    ahead: list[tuple[Search, int | None, tuple[list[StoredRow], bool]]] = getattr(
+        request, "indblik_pages", []
+    )
+    for search, pk, found in ahead:
+        if pk == patient_pk and search == wanted:
+            return found
+    return page(wanted, patient_pk=patient_pk)
+
+
+def read_ahead(request: HttpRequest, feed: Feed, searches: Sequence[tuple[str, QueryDict]]) -> None:
+    """Read the pages of a batch's searches of patients' resources in one statement.
+
+    Only what the entries will answer: searches that parse, of types the token covers, of a
+    stored patient. Each entry is still answered (and audited) by :func:`search`, which takes
+    its page from here; nothing read ahead leaves the server unless an entry answers with it.
+    """
+    memo = getattr(request, "indblik_patients", None)
+    credential = _credential(request)
+    wanted: list[tuple[Search, int | None]] = []
+    for resource_type, parameters in searches:
+        if kind_of(resource_type) != "linked" or credential is None:
+            continue
+        if not credential.covers(resource_type):
+            continue
+        try:
+            search = parse(dict(parameters.lists()), resource_type=resource_type, client_id=feed.pk)
+        except SearchError:
+            continue
+        patient = patient_of(search, memo)
+        if patient is not None and (search, patient[0]) not in wanted:
+            wanted.append((search, patient[0]))
+    if len(wanted) > 1:
+        found = pages(wanted)
+        request.indblik_pages = [  # type: ignore[attr-defined]
+            (search, pk, page) for (search, pk), page in zip(wanted, found, strict=True)
+        ]
 
 
 def _credential(request: HttpRequest) -> FeedCredential | None:

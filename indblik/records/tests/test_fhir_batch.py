@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import orjson
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from indblik.audit.tests.test_fail_closed import refuse_audit_inserts
-from indblik.records.models import Patient
+from indblik.records.models import Patient, Resource
 from indblik.records.tests import smart_kit as kit
-from indblik.records.tests.test_fhir_read_api import CLIENT, ids, ok, problem, reads
+from indblik.records.tests.test_fhir_read_api import (
+    CLIENT,
+    ids,
+    link,
+    local,
+    ok,
+    problem,
+    reads,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +195,86 @@ def test_an_include_the_token_may_not_read_is_refused_not_left_out(rich: Patient
         {"identifier": f"{fhir.CPR_SYSTEM}|{rich.cpr}", "_revinclude": "Consent:patient"},
     )
     assert "does not cover Consent" in problem(response, 403)
+
+
+def _varied_searches(patient: Patient) -> list[str]:
+    """Searches of every shape the one-statement read must answer as a GET does."""
+    pid = patient.fhir_id
+    observation = Resource.objects.filter(patient=patient, resource_type="Observation")
+    category = observation.exclude(category="").values_list("category", flat=True).first()
+    code = observation.exclude(code="").values_list("code", flat=True).first()
+    dated = observation.exclude(date=None).order_by("date").values_list("date", flat=True)
+    assert category and code and dated
+    system, _bar, value = category.partition("|")
+    middle = dated[len(dated) // 2].astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [
+        f"Observation?patient={pid}&category={category}",  # exact
+        f"Observation?patient={pid}&category={value}",  # any system (the end of the column)
+        f"Observation?patient={pid}&category={system}|",  # any code of a system (the start)
+        f"Observation?patient={pid}&code={code},nothing|here&_count=3",  # ORed, paged
+        f"Observation?patient={pid}&date=ge{middle}&_sort=date",  # oldest first from a date
+        f"Observation?patient={pid}&date=lt{middle}&_count=2",
+        f"Encounter?subject=Patient/{pid}&_sort=-date&_count=4",
+        f"Condition?patient={pid}&_count=100",
+        f"DeviceUseStatement?patient={pid}&_include=DeviceUseStatement:device",
+        f"Goal?patient={pid}",  # no date: storage order
+        f"Observation?patient={pid}&category=no-such-category",  # nothing
+    ]
+
+
+def test_a_batchs_searches_are_read_in_one_statement_and_answered_as_gets(
+    reader: Client, rich: Patient
+) -> None:
+    urls = _varied_searches(rich)
+    with CaptureQueriesContext(connection) as queries:
+        answer = ok(batch(reader, *urls))
+    resource_reads = [
+        query["sql"]
+        for query in queries.captured_queries
+        if "records_resource" in query["sql"] and "INSERT" not in query["sql"]
+    ]
+    # The eleven searches' pages in one UNION ALL; the include's targets in one more.
+    assert len(resource_reads) == 2, resource_reads
+    assert resource_reads[0].count("UNION ALL") == len(urls) - 1
+    for url, entry in zip(urls, answer["entry"], strict=True):
+        assert entry["response"]["status"] == "200 OK", url
+        alone = ok(reader.get("/fhir/r4/" + url.split("?")[0], dict(_pairs(url))))
+        assert ids(entry["resource"]) == ids(alone), url
+        assert ids(entry["resource"], "include") == ids(alone, "include"), url
+        assert link(entry["resource"], "next") is None or link(alone, "next") is not None, url
+        # The next page of the batch's answer continues exactly where the GET's does.
+        following = link(entry["resource"], "next")
+        if following is not None:
+            assert ids(ok(reader.get(local(following)))) == ids(
+                ok(reader.get(local(link(alone, "next"))))
+            ), url
+    assert any(ids(entry["resource"]) for entry in answer["entry"])
+    assert ids(answer["entry"][-1]["resource"]) == []
+
+
+def test_the_page_order_is_the_searchs_own_undated_last(reader: Client, rich: Patient) -> None:
+    """Rows without a date come after the dated ones, newest first or oldest first."""
+    Resource.objects.filter(
+        pk__in=Resource.objects.filter(patient=rich, resource_type="Observation").values("pk")[:2]
+    ).update(date=None)
+    for sort in ("-date", "date"):
+        url = f"Observation?patient={rich.fhir_id}&_sort={sort}&_count=5"
+        answer = ok(batch(reader, url, f"Condition?patient={rich.fhir_id}"))["entry"][0]["resource"]
+        found = ids(answer)
+        following = link(answer, "next")
+        while following is not None:  # the later pages continue in the same order
+            answer = ok(reader.get(local(following)))
+            found += ids(answer)
+            following = link(answer, "next")
+        expected = list(
+            Resource.objects.filter(patient=rich, resource_type="Observation", deleted=False)
+            .order_by(
+                F("date").desc(nulls_last=True)
+                if sort == "-date"
+                else F("date").asc(nulls_last=True),
+                "-pk" if sort == "-date" else "pk",
+            )
+            .values_list("fhir_id", flat=True)
+        )
+        assert found == expected
+        assert len(found) > 10  # several pages, the undated rows on the last

@@ -727,7 +727,10 @@ def test_a_search_reads_through_the_patient_type_index() -> None:
         {"patient": ["p1"], "category": ["a|b"]}, resource_type="Observation", client_id=1
     )
 
-    plan = api_search._query(search, 1)[:51].explain()
+    sql, params = api_search.resource_sql(search, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
 
     # Not the (resource_type, fhir_id) key: that would walk every Observation of the store.
     assert "USING INDEX resource_patient_type (patient_id=? AND resource_type=?)" in plan
