@@ -273,21 +273,20 @@ class FhirServerSource:
             # One round trip for the first page of every search (a FHIR batch of GETs).
             urls = [_search_path(patient, key[0], key[1], now) for key in askers]
             first_pages = dict(zip(askers, self._batch(urls), strict=True))
-        futures = {
-            key: _EXECUTOR.submit(
-                self._run,
-                patient,
-                key[0],
-                key[1],
-                now,
-                frozenset(sections),
-                key[1].limit,
-                first_pages.get(key),
-            )
-            for key, sections in askers.items()
-        }
         found: dict[tuple[Search, SectionQuery], _Found] = {}
         failure: SourceUnavailable | None = None
+        futures = {}
+        for key, sections in askers.items():
+            task = (patient, key[0], key[1], now, frozenset(sections), key[1].limit)
+            first_page = first_pages.get(key)
+            if first_page is not None and _next_link(first_page) is None:
+                # All of it came with the batch: checked here, no thread to hand it to.
+                try:
+                    found[key] = self._run(*task, first_page)
+                except SourceUnavailable as exc:
+                    failure = failure or exc
+                continue
+            futures[key] = _EXECUTOR.submit(self._run, *task, first_page)
         for key, future in futures.items():
             try:
                 found[key] = future.result()
