@@ -35,9 +35,10 @@ class SourceUnavailable(Exception):
     message names no citizen. The chart says so plainly and shows nothing as current.
     """
 
-    def __init__(self, kind: str, message: str = "") -> None:
+    def __init__(self, kind: str, message: str = "", *, status: int | None = None) -> None:
         super().__init__(message or kind)
         self.kind = kind
+        self.status = status  # the HTTP status that said so, when one did
 
 
 class AmbiguousPatient(SourceUnavailable):

@@ -43,6 +43,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_running = False
+        self._last_failure = -float("inf")  # when the latest counted failure was seen
         self._lock = threading.Lock()
 
     @property
@@ -50,14 +51,19 @@ class CircuitBreaker:
         with self._lock:
             return self._opened_at is not None
 
-    def before(self) -> None:
-        """Raise SourceUnavailable('circuit-open') unless a request may go out now."""
+    def before(self) -> float:
+        """Raise SourceUnavailable('circuit-open') unless a request may go out now.
+
+        Returns the request's start, for :meth:`failure`.
+        """
         with self._lock:
+            now = time.monotonic()
             if self._opened_at is None:
-                return
-            if time.monotonic() - self._opened_at < self.cooldown or self._trial_running:
+                return now
+            if now - self._opened_at < self.cooldown or self._trial_running:
                 raise SourceUnavailable("circuit-open", "the hospital record was unreachable")
             self._trial_running = True  # half-open: this request is the trial
+            return now
 
     def success(self) -> None:
         with self._lock:
@@ -67,8 +73,17 @@ class CircuitBreaker:
             self._opened_at = None
             self._trial_running = False
 
-    def failure(self) -> None:
+    def failure(self, started: float | None = None) -> None:
+        """Count a failed request that went out at ``started`` (:meth:`before`'s answer).
+
+        Requests that were already in flight when an earlier failure was counted fail with it
+        (one slow page's dozen searches time out together): they are one failure, not a dozen,
+        so a single bad moment does not open the circuit for everyone.
+        """
         with self._lock:
+            if started is not None and started < self._last_failure and not self._trial_running:
+                return
+            self._last_failure = time.monotonic()
             self._failures += 1
             if self._trial_running or (
                 self._opened_at is None and self._failures >= self.threshold
@@ -178,12 +193,12 @@ class FhirHttp:
         if not self.same_server(url):
             # A next link (or anything else) must not send our token to another host.
             raise SourceUnavailable("malformed", "a link pointed away from the FHIR server")
-        self.breaker.before()
+        started = self.breaker.before()
         try:
             result = self._attempts(method, url, params, form, body, missing_ok)
         except SourceUnavailable as exc:
             if exc.kind in ("timeout", "unavailable", "http-5xx", "circuit-open"):
-                self.breaker.failure()
+                self.breaker.failure(started)
             else:
                 self.breaker.success()  # the server is up; it answered something we refuse
             report(exc.kind)
@@ -191,7 +206,7 @@ class FhirHttp:
         except Exception as exc:
             # Anything else (an unreadable key file, a URL httpx refuses…) is still "the record
             # cannot be read now" to the page: never a 500, and never a breaker stuck half-open.
-            self.breaker.failure()
+            self.breaker.failure(started)
             report("unavailable")
             log.warning("live record source: unexpected %s", type(exc).__name__)
             raise SourceUnavailable("unavailable", f"unexpected {type(exc).__name__}") from None
@@ -281,9 +296,9 @@ def interpret(status: int, body: bytes, *, missing_ok: bool) -> dict[str, Any] |
     if status == 403:
         raise SourceUnavailable("forbidden", "the FHIR server refused Indblik this read")
     if status >= 500 or status == 429:
-        raise SourceUnavailable("http-5xx", f"the FHIR server answered {status}")
+        raise SourceUnavailable("http-5xx", f"the FHIR server answered {status}", status=status)
     if status != 200:
-        raise SourceUnavailable("http-4xx", f"the FHIR server answered {status}")
+        raise SourceUnavailable("http-4xx", f"the FHIR server answered {status}", status=status)
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -58,6 +58,7 @@ from indblik.records.validation import is_valid_id, validate_resource
 log = logging.getLogger(__name__)
 
 MAX_PAGES = 4  # next links followed per search, at most
+BATCH_REFUSED = frozenset({400, 404, 405, 415, 422, 501})  # a batch POST refused as such
 PAGE_SIZE_FLOOR = 20  # a search filtered afterwards asks for at least this many per page
 CARE_EVENT_TYPES = (
     "Encounter",
@@ -272,7 +273,9 @@ class FhirServerSource:
         if len(askers) > 1 and self.batches():
             # One round trip for the first page of every search (a FHIR batch of GETs).
             urls = [_search_path(patient, key[0], key[1], now) for key in askers]
-            first_pages = dict(zip(askers, self._batch(urls), strict=True))
+            answered = self._batch(urls)
+            if answered is not None:
+                first_pages = dict(zip(askers, answered, strict=True))
         found: dict[tuple[Search, SectionQuery], _Found] = {}
         failure: SourceUnavailable | None = None
         futures = {}
@@ -323,14 +326,30 @@ class FhirServerSource:
             return mode == "on"
         return self.capabilities().batch
 
-    def _batch(self, urls: list[str]) -> list[dict[str, Any]]:
-        """POST the searches as a batch; return each one's searchset, in order."""
+    def _batch(self, urls: list[str]) -> list[dict[str, Any]] | None:
+        """POST the searches as a batch; return each one's searchset, in order.
+
+        None when the server refuses batches as such although its CapabilityStatement offers
+        them (400, 404, 405, 415, 422 or 501 to the POST itself, e.g. a gateway that does not
+        pass it on): the searches are then sent one by one, now and for the rest of the
+        process's life. A failed entry fails the page as the same GET would.
+        """
         bundle = {
             "resourceType": "Bundle",
             "type": "batch",
             "entry": [{"request": {"method": "GET", "url": url}} for url in urls],
         }
-        answer = self.http.post_bundle(bundle)
+        try:
+            answer = self.http.post_bundle(bundle)
+        except SourceUnavailable as exc:
+            if exc.status not in BATCH_REFUSED:
+                raise
+            log.warning(
+                "live source: the FHIR server answered %s to a batch; searching one by one",
+                exc.status,
+            )
+            self._capabilities = replace(self.capabilities(), batch=False)
+            return None
         if answer.get("resourceType") != "Bundle" or answer.get("type") != "batch-response":
             raise SourceUnavailable("malformed", "the answer to a batch is not a batch-response")
         entries = answer.get("entry")

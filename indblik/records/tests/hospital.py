@@ -217,7 +217,7 @@ class FaultProxy:
             upstream = self.http.request(
                 method, self.upstream + request.path, content=body, headers=headers
             )
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):  # RuntimeError: closed while a fault slept
             return self._answer(request, 502, b"")
         content = upstream.content
         # Links in answers name the upstream; the client must keep talking to the proxy.

@@ -20,7 +20,7 @@ from indblik.records import fhir, searchparams
 from indblik.records.live import client as live_client
 from indblik.records.live import source as live_source
 from indblik.records.live.client import CircuitBreaker
-from indblik.records.live.source import FhirServerSource
+from indblik.records.live.source import PLANS, FhirServerSource
 from indblik.records.models import Patient
 from indblik.records.sections import PAGES, Section
 from indblik.records.source import (
@@ -294,6 +294,47 @@ def test_a_broken_batch_response_makes_the_page_unavailable(
     assert caught.value.kind == kind
 
 
+@pytest.mark.parametrize("status", [405, 501])
+def test_a_server_that_refuses_batches_is_searched_one_by_one(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient, status: int
+) -> None:
+    # The CapabilityStatement offers batch, but the POST to the base URL is refused as such
+    # (a gateway in front of the server, say): the page is still read, search by search.
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    proxy.faults.append(Fault(match="/fhir/r4/", exact=True, status=status))
+    queries = [SectionQuery(s) for s in (Section.LAB, Section.DIAGNOSES)]
+    before = len(proxy.seen)
+    results = via_proxy.sections(patient, queries)
+    assert results[Section.LAB].resources and results[Section.DIAGNOSES].resources
+    sent = proxy.seen[before:]
+    assert sent[0] == "POST /fhir/r4/"
+    assert len(sent) == 1 + 4  # the refused batch, then the four searches one by one
+    # Not asked again for the rest of the process's life.
+    before = len(proxy.seen)
+    via_proxy.sections(patient, queries)
+    assert "POST /fhir/r4/" not in proxy.seen[before:]
+    assert len(proxy.seen[before:]) == 4
+
+
+def test_an_entry_refused_inside_a_batch_still_fails_the_page(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    # Only a refusal of the batch itself falls back: an entry's 404 is the page's problem.
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+
+    def refused_entry(bundle: dict[str, Any]) -> dict[str, Any]:
+        first = {**bundle["entry"][0], "response": {"status": "404 Not Found"}}
+        return {**bundle, "entry": [first, *bundle["entry"][1:]]}
+
+    proxy.faults.append(Fault(match="/fhir/r4/", exact=True, rewrite=refused_entry))
+    with pytest.raises(SourceUnavailable) as caught:
+        via_proxy.sections(patient, [SectionQuery(Section.LAB), SectionQuery(Section.DIAGNOSES)])
+    assert caught.value.kind == "http-4xx"
+    assert via_proxy.batches()
+
+
 def test_the_sections_of_a_page_are_fetched_concurrently(
     proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
 ) -> None:
@@ -491,6 +532,34 @@ def test_a_server_that_is_down_opens_the_circuit(
         reader.find_patient(local_citizens.cpr or "")
     assert caught.value.kind == "circuit-open"
     assert reader.http.requests == sent  # nothing was sent while the circuit is open
+
+
+def test_requests_in_flight_together_fail_as_one() -> None:
+    breaker = CircuitBreaker(failures=2, cooldown=60)
+    # A page's searches go out together and time out together: one failure, not several.
+    started = [breaker.before() for _ in range(6)]
+    for moment in started:
+        breaker.failure(moment)
+    assert not breaker.is_open
+    # The next page fails too: two in a row, the circuit opens.
+    breaker.failure(breaker.before())
+    assert breaker.is_open
+
+
+def test_one_slow_page_does_not_open_the_circuit(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient, settings: Any
+) -> None:
+    settings.INDBLIK_FHIR_BATCH = "off"  # one request per search, all in flight together
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    proxy.faults.append(Fault(match="?patient=", delay=2.5, times=7))
+    queries = [SectionQuery(s) for s in (Section.LAB, Section.RESULTS_REVIEW)]  # 7 searches
+    assert sum(len(PLANS[q.section]) for q in queries) >= live_client.BREAKER_FAILURES
+    with pytest.raises(SourceUnavailable) as caught:
+        via_proxy.sections(patient, queries)
+    assert caught.value.kind == "timeout"
+    assert not via_proxy.http.breaker.is_open
+    assert via_proxy.sections(patient, [SectionQuery(Section.DIAGNOSES)])  # the next page reads
 
 
 def test_the_circuit_closes_after_a_successful_trial() -> None:
