@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +31,7 @@ from django.utils.crypto import salted_hmac
 from indblik.audit import canonical
 from indblik.audit.forward import codes, fhir
 from indblik.audit.models import AuditEvent
+from indblik.core.fhirsearch import SearchError, date_bounds
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
@@ -40,20 +40,6 @@ PATIENT_PARAMETERS = ("patient", "patient.identifier")
 PARAMETERS = frozenset({*PATIENT_PARAMETERS, "date", "_count", "_sort", "_cursor", "_format"})
 JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
 _SALT = "indblik.audit.search.cursor"
-_DATE = re.compile(
-    r"(?P<prefix>eq|ne|gt|lt|ge|le|sa|eb|ap)?"
-    r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
-    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?P<fraction>\.\d{1,6})?)?"
-    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?)?)?"
-)
-
-
-class SearchError(ValueError):
-    """A search the API cannot run (400), with the FHIR issue code that says why."""
-
-    def __init__(self, message: str, code: str = "invalid") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -109,7 +95,7 @@ def parse(parameters: Mapping[str, Sequence[str]], *, feed_id: int) -> Search:
     if len(given) > 1:
         raise SearchError("give the patient once (patient or patient.identifier)")
     search = Search(cpr=_cpr(_one(parameters, given[0])))
-    since, until = _dates(parameters.get("date", []))
+    since, until = date_bounds("date", parameters.get("date", []))
     sort = _one(parameters, "_sort") if "_sort" in parameters else "-date"
     if sort not in ("date", "-date"):
         raise SearchError("_sort: date (oldest first) or -date (newest first)", "not-supported")
@@ -153,86 +139,6 @@ def _cpr(value: str) -> str:
     if not (len(digits) == 10 and digits.isascii() and digits.isdigit()):
         raise SearchError("a CPR number has 10 digits", "value")
     return digits
-
-
-def _dates(values: Sequence[str]) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Turn ``date`` parameters into one half-open range [since, until) (all must hold)."""
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    for value in values:
-        # An unescaped "+" of a time zone arrives as a space.
-        match = _DATE.fullmatch(value.replace(" ", "+"))
-        if match is None:
-            raise SearchError(
-                "date: a prefix (ge, gt, le, lt, eq) and a FHIR date or dateTime, "
-                "e.g. date=ge2025-03-01 or date=lt2025-03-01T12:00:00+01:00",
-                "value",
-            )
-        prefix = match["prefix"] or "eq"
-        if prefix not in ("eq", "ge", "gt", "le", "lt"):
-            raise SearchError(f"date: the prefix {prefix} is not supported", "not-supported")
-        start, end = _range(match)
-        low: dt.datetime | None = None
-        high: dt.datetime | None = None
-        if prefix in ("eq", "ge"):
-            low = start
-        if prefix == "gt":
-            low = end
-        if prefix in ("eq", "le"):
-            high = end
-        if prefix == "lt":
-            high = start
-        if low is not None:
-            since = low if since is None else max(since, low)
-        if high is not None:
-            until = high if until is None else min(until, high)
-    return since, until
-
-
-def _range(match: re.Match[str]) -> tuple[dt.datetime, dt.datetime]:
-    """Return the instants [start, end) a FHIR date of the given precision covers.
-
-    A date, or a time without a zone, is Danish time (TIME_ZONE), as everywhere in Indblik.
-    """
-    try:
-        year, month, day = int(match["year"]), int(match["month"] or 1), int(match["day"] or 1)
-        if match["hour"] is None:
-            start_date = dt.date(year, month, day)
-            if match["day"]:
-                end_date = start_date + dt.timedelta(days=1)
-            elif match["month"]:
-                end_date = (start_date + dt.timedelta(days=32)).replace(day=1)
-            else:
-                end_date = start_date.replace(year=year + 1)
-            zone = timezone.get_default_timezone()
-            return (
-                dt.datetime.combine(start_date, dt.time(), zone),
-                dt.datetime.combine(end_date, dt.time(), zone),
-            )
-        fraction = match["fraction"] or ""
-        start = dt.datetime(
-            year,
-            month,
-            day,
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"] or 0),
-            int(fraction[1:].ljust(6, "0")) if fraction else 0,
-        )
-    except ValueError:
-        raise SearchError("date: not a real date or time", "value") from None
-    zone_text = match["zone"]
-    if zone_text is None:
-        start = start.replace(tzinfo=timezone.get_default_timezone())
-    else:
-        start = dt.datetime.fromisoformat(f"{start.isoformat()}{zone_text.replace('Z', '+00:00')}")
-    if fraction:
-        step = dt.timedelta(microseconds=10 ** (6 - len(fraction) + 1))
-    elif match["second"] is not None:
-        step = dt.timedelta(seconds=1)
-    else:
-        step = dt.timedelta(minutes=1)
-    return start, start + step
 
 
 def page(search: Search) -> tuple[list[AuditEvent], bool]:

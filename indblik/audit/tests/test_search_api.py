@@ -158,6 +158,9 @@ def test_only_get_is_allowed_on_the_search(portal: Client) -> None:
         ({"patient": patient(), "date": "2025-03-03T25:00"}, "value"),
         ({"patient": patient(), "date": "yesterday"}, "value"),
         ({"patient": patient(), "date": "ne2025-03-03"}, "not-supported"),
+        # The end of year 9999 has no end: a 400, never a 500 (the record API's rule too).
+        ({"patient": patient(), "date": "gt9999-12-31T23:59:59Z"}, "value"),
+        ({"patient": patient(), "date": "9999-12-31"}, "value"),
         ({"patient": patient(), "_count": "0"}, "value"),
         ({"patient": patient(), "_count": "ten"}, "value"),
         ({"patient": patient(), "_sort": "_lastUpdated"}, "not-supported"),

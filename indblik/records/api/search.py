@@ -30,10 +30,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import connection
 from django.db.models import Q, QuerySet, Value
-from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from indblik.audit.sanitize import clean_text
+from indblik.core.fhirsearch import SearchError, date_bounds
 from indblik.records import fhir, searchparams
 from indblik.records.ingest.derive import parse_reference
 from indblik.records.models import Patient, Resource
@@ -48,21 +48,7 @@ RESULT_PARAMETERS = frozenset({"_count", "_format", "_pretty"})
 JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
 _TOKEN_COLUMNS = frozenset({"category", "code", "status"})
 _SALT = "indblik.records.api.search.cursor"
-_DATE = re.compile(
-    r"(?P<prefix>[a-z]{2})?"
-    r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
-    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?P<fraction>\.\d{1,6})?)?"
-    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?)?)?"
-)
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
-
-
-class SearchError(ValueError):
-    """A search the API cannot run (400), with the FHIR issue code that says why."""
-
-    def __init__(self, message: str, code: str = "invalid") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -225,7 +211,7 @@ def _parse_fresh(parameters: Mapping[str, Sequence[str]], resource_type: str) ->
     spec = searchparams.SEARCHES[resource_type]
     search = replace(search, patient_id=_patient(parameters, spec))
     if spec.date and spec.date in parameters:
-        since, until = _dates(spec.date, parameters[spec.date])
+        since, until = date_bounds(spec.date, parameters[spec.date])
         search = replace(search, since=since, until=until)
     tokens = []
     for name, column in spec.tokens.items():
@@ -360,79 +346,6 @@ def _count(values: Sequence[str]) -> int | None:
 
 def _named(name: str) -> str:
     return repr(clean_text(name, 60))
-
-
-def _dates(name: str, values: Sequence[str]) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Turn date parameters into one half-open range [since, until) (all must hold)."""
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    for value in values:
-        # An unescaped "+" of a time zone arrives as a space.
-        match = _DATE.fullmatch(value.replace(" ", "+"))
-        if match is None:
-            raise SearchError(
-                f"{name}: a prefix (eq, ge, gt, le, lt) and a FHIR date or dateTime, "
-                f"e.g. {name}=ge2025-03-01 or {name}=lt2025-03-01T12:00:00+01:00",
-                "value",
-            )
-        prefix = match["prefix"] or "eq"
-        if prefix not in ("eq", "ge", "gt", "le", "lt"):
-            raise SearchError(f"{name}: the prefix {prefix} is not supported", "not-supported")
-        start, end = _range(name, match)
-        low = {"eq": start, "ge": start, "gt": end}.get(prefix)
-        high = {"eq": end, "le": end, "lt": start}.get(prefix)
-        if low is not None:
-            since = low if since is None else max(since, low)
-        if high is not None:
-            until = high if until is None else min(until, high)
-    return since, until
-
-
-def _range(name: str, match: re.Match[str]) -> tuple[dt.datetime, dt.datetime]:
-    """Return the instants [start, end) a FHIR date of the given precision covers.
-
-    A date, or a time without a zone, is Danish time, as the stored clinical dates are.
-    """
-    zone = timezone.get_default_timezone()
-    try:
-        year, month, day = int(match["year"]), int(match["month"] or 1), int(match["day"] or 1)
-        if match["hour"] is None:
-            start_date = dt.date(year, month, day)
-            if match["day"]:
-                end_date = start_date + dt.timedelta(days=1)
-            elif match["month"]:
-                end_date = (start_date + dt.timedelta(days=32)).replace(day=1)
-            else:
-                end_date = start_date.replace(year=year + 1)
-            return (
-                dt.datetime.combine(start_date, dt.time(), zone),
-                dt.datetime.combine(end_date, dt.time(), zone),
-            )
-        fraction = match["fraction"] or ""
-        start = dt.datetime(
-            year,
-            month,
-            day,
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"] or 0),
-            int(fraction[1:].ljust(6, "0")) if fraction else 0,
-        )
-        if match["zone"] is None:
-            start = start.replace(tzinfo=zone)
-        else:
-            start = dt.datetime.fromisoformat(
-                f"{start.isoformat()}{match['zone'].replace('Z', '+00:00')}"
-            )
-        if fraction:
-            step = dt.timedelta(microseconds=10 ** (6 - len(fraction) + 1))
-        elif match["second"] is not None:
-            step = dt.timedelta(seconds=1)
-        else:
-            step = dt.timedelta(minutes=1)
-        return start, start + step
-    except (ValueError, OverflowError):
-        raise SearchError(f"{name}: not a real date or time", "value") from None
 
 
 # --- running ----------------------------------------------------------------------------------
