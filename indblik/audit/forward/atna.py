@@ -39,7 +39,7 @@ def _coded(parent: Element, tag: str, code: Code, system: str = "DCM") -> Elemen
 
 def atna_message(event: AuditEvent, *, source_id: str) -> str:
     """Return ``event`` as one line of DICOM audit message XML (with the XML declaration)."""
-    kind = codes.kind_of(event.action)
+    kind = codes.kind_of(event.action, event.details)
     root = Element("AuditMessage")
     identification = SubElement(
         root,

@@ -7,7 +7,9 @@ formats, so the two never disagree. An action missing here (added later) is forw
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from indblik.audit.actions import Action, Outcome
 
@@ -120,8 +122,18 @@ PURPOSES = {
 }
 
 
-def kind_of(action: str) -> Kind:
-    """Return the classification of ``action`` (Application Activity if it is not listed)."""
+_MACHINE_QUERY = Kind(QUERY, "E", interaction="search-type")
+
+
+def kind_of(action: str, details: Mapping[str, Any] | None = None) -> Kind:
+    """Return the classification of ``action`` (Application Activity if it is not listed).
+
+    A machine client's read through the FHIR API (``fhir:resource:read``) is BALP's
+    PatientRead when it read one resource, and its PatientQuery when it searched
+    (``details.interaction`` = ``search``); a batch of both stays a read of what it names.
+    """
+    if action == Action.FHIR_READ and details and details.get("interaction") == "search":
+        return _MACHINE_QUERY
     return KINDS.get(action, _UNKNOWN)
 
 

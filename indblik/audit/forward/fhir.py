@@ -52,7 +52,7 @@ def resource_id(event: AuditEvent, source_id: str) -> str:
 
 def audit_event_resource(event: AuditEvent, *, source_id: str, base_url: str) -> dict[str, Any]:
     """Return ``event`` as a FHIR R4 AuditEvent (a JSON-ready dict)."""
-    kind = codes.kind_of(event.action)
+    kind = codes.kind_of(event.action, event.details)
     resource: dict[str, Any] = {"resourceType": "AuditEvent", "id": resource_id(event, source_id)}
     subtype: list[dict[str, str]] = []
     if kind.interaction is not None:

@@ -218,6 +218,37 @@ def test_a_section_search_is_balp_patient_query(write_events: Any) -> None:
     assert base64.b64decode(query[0]["query"]) == b"section=labs"
 
 
+@pytest.mark.parametrize(
+    ("details", "subtype", "action"),
+    [
+        ({"interaction": "search", "parameters": ["patient"]}, "search-type", "E"),
+        ({"interaction": "read"}, "read", "R"),
+        ({"interaction": "batch", "entries": 13, "search": 13}, "read", "R"),
+    ],
+)
+def test_a_machine_search_is_patient_query_and_a_machine_read_patient_read(
+    write_events: Any, details: dict[str, Any], subtype: str, action: str
+) -> None:
+    event = record(
+        None,
+        Action.FHIR_READ,
+        actor=Actor(name="Region H (FHIR API)"),
+        patient_cpr="0101701234",
+        section="Observation",
+        resource_ids=["Observation/obs-1"],
+        details=details,
+    )
+    resource = fhir_of(event)
+    assert resource["subtype"][0]["code"] == subtype and resource["action"] == action
+    queries = [e for e in resource["entity"] if e["role"]["code"] == "24"]
+    assert bool(queries) == (subtype == "search-type")
+    root = fromstring(atna.atna_message(event, source_id="indblik"))
+    check_dicom_structure(root)
+    event_id = root.find("EventIdentification")
+    assert event_id is not None
+    assert coded(event_id.find("EventID"))[0] == ("110112" if queries else "110110")
+
+
 def test_a_refusal_as_fhir(refusal: AuditEvent) -> None:
     resource = fhir_of(refusal)
     assert resource["outcome"] == "4" and resource["outcomeDesc"] == "citizen_block"
