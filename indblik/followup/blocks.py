@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,33 @@ def current_blocks(patient: Patient, *, now: dt.datetime | None = None) -> list[
         for cvr in _actor_cvrs(actors, by_sor):
             found.append(Block(row.fhir_id, cvr, names.get(cvr, cvr), since, own))
     return sorted(found, key=lambda block: (not block.everyone, block.name))
+
+
+def holder(cpr: str) -> Patient:
+    """Return the local row that holds a citizen's Min log blocks, making it if need be.
+
+    When the record is read live (``INDBLIK_RECORD_SOURCE`` is a FHIR server), this store
+    holds no record of the citizen, yet their blocks must be kept here (the hospital's server
+    does not hold Min log's choices) and the access policy reads them from here. The row is
+    the least a Consent can point at: a Patient with a random id and the CPR number, no name
+    and nothing clinical. Kept through ingestion like every stored resource (source
+    ``min-log``). Raises BlockError if it cannot be stored.
+    """
+    existing = Patient.objects.filter(cpr=cpr, deleted=False).first()
+    if existing is not None:
+        return existing
+    resource = {
+        "resourceType": "Patient",
+        "id": f"{ID_PREFIX}{secrets.token_hex(12)}",
+        "identifier": [{"system": fhir.CPR_SYSTEM, "value": cpr}],
+    }
+    result = ingest_resources(
+        [resource], source=SOURCE, channel=SOURCE, validate=True, parallel=False
+    )
+    made = Patient.objects.filter(cpr=cpr, deleted=False).first()
+    if made is None:  # e.g. the citizen's other request made it first with another id: retry
+        raise BlockError("; ".join(str(error) for error in result.errors[:3]) or "not stored")
+    return made
 
 
 def live_organisations() -> list[Organisation]:

@@ -136,3 +136,30 @@ def test_a_block_made_in_min_log_holds_with_a_live_source(
         )
         assert ingest_resources([consent], source=blocks.SOURCE, validate=True).ok
         assert granted.client.get(granted.url()).status_code == 404
+
+
+def test_a_citizen_this_store_does_not_hold_can_block_in_min_log_with_a_live_source(
+    hospital: HospitalServer, rich: Patient, fresh_source: None
+) -> None:
+    from indblik.followup.tests.conftest import make_citizen, signed_in
+
+    cpr = rich.cpr
+    assert cpr
+    granted = grant_client(rich)
+    # This server reads the record live only: its own store has no row of the citizen.
+    Patient.objects.filter(pk=rich.pk).delete()
+    citizen = signed_in(make_citizen(cpr))
+    with live(hospital):
+        _source.cache_clear()
+        assert granted.client.get(granted.url()).status_code == 200
+        page = citizen.get("/min-log/").content.decode()
+        assert 'action="/min-log/block/"' in page  # not "the hospital has no record of you"
+        response = citizen.post("/min-log/block/", {"target": "all", "confirm": "on"})
+        assert response.status_code == 302
+        # The block holds from the nurse's next click, read from this server's store.
+        assert granted.client.get(granted.url()).status_code == 404
+    holder = Patient.objects.get(cpr=cpr)
+    assert holder.fhir_id.startswith("minlog-") and holder.fhir_id != rich.fhir_id
+    assert (holder.family, holder.given, holder.birth_date) == ("", "", None)  # nothing else
+    assert holder.resources.filter(resource_type="Consent").count() == 1
+    assert AuditEvent.objects.filter(action="followup:block:change", patient_cpr=cpr).exists()

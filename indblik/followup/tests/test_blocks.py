@@ -12,9 +12,16 @@ from indblik.access.testing import grant_client
 from indblik.audit import Action, AuditWriteError
 from indblik.audit.models import AuditEvent
 from indblik.followup import blocks
-from indblik.followup.tests.conftest import FRB, KK, make_citizen, make_patient, signed_in
-from indblik.records.ingest import IngestResult
-from indblik.records.models import Resource
+from indblik.followup.tests.conftest import (
+    FRB,
+    KK,
+    cpr,
+    make_citizen,
+    make_patient,
+    signed_in,
+)
+from indblik.records.ingest import IngestResult, ingest_resources
+from indblik.records.models import Patient, Resource
 from indblik.records.source import source
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +177,33 @@ def test_professionals_cannot_block(karen: Any) -> None:
     nurse = signed_in(make_user(KK))
     assert nurse.post("/min-log/block/", {"target": KK, "confirm": "on"}).status_code == 403
     assert consents(karen) == []
+
+
+def test_without_a_record_here_a_citizen_can_block_only_when_the_record_is_read_live(
+    orgs: Any, settings: Any
+) -> None:
+    number = cpr(4242)
+    citizen = signed_in(make_citizen(number))
+    # The record is stored here, and this citizen is not in it: nothing to block.
+    assert "nothing to block" in citizen.get("/min-log/").content.decode()
+    block(citizen, blocks.ALL)
+    assert not Patient.objects.filter(cpr=number).exists()
+    # Read live, this store holds no record of anyone: the block gets a row of its own.
+    settings.INDBLIK_RECORD_SOURCE = "https://hospital.example.dk/fhir/r4"
+    assert block(citizen, blocks.ALL).status_code == 302
+    holder = Patient.objects.get(cpr=number)
+    assert holder.source == blocks.SOURCE and holder.family == ""
+    [consent] = consents(holder)
+    assert consent["provision"] == {"type": "deny"}
+    # Should the record later be fed here, the citizen's Patient fills that row (matched by
+    # CPR number), and the block stays with them.
+    arrived = {
+        "resourceType": "Patient",
+        "id": "hospital-4242",
+        "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": number}],
+        "name": [{"family": "Holm", "given": ["Inger"]}],
+    }
+    assert ingest_resources([arrived], source="test", parallel=False).ok
+    row = Patient.objects.get(cpr=number)
+    assert (row.pk, row.family) == (holder.pk, "Holm")
+    assert len(consents(row)) == 1

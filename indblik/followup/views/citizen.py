@@ -8,6 +8,7 @@ step, audited and stored in one transaction.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
@@ -45,6 +46,12 @@ def _patient(user: User) -> Patient | None:
     return Patient.objects.filter(cpr=user.cpr, deleted=False).first()
 
 
+def _reads_live() -> bool:
+    """Tell whether the record is read live: then this store may hold no row of the citizen,
+    and a block is kept on a row of its own (:func:`blocks.holder`)."""
+    return settings.INDBLIK_RECORD_SOURCE != "local"
+
+
 @never_cache
 @require_safe
 def min_log(request: HttpRequest) -> HttpResponse:
@@ -70,7 +77,7 @@ def min_log(request: HttpRequest) -> HttpResponse:
             "person": user,
             "log": log,
             "older_page": before is not None,
-            "has_record": patient is not None,
+            "has_record": patient is not None or _reads_live(),
             "blocks": current,
             "blocked_all": any(block.everyone for block in current),
             "form": BlockForm(organisations=_blockable(current)),
@@ -86,12 +93,13 @@ def block(request: HttpRequest) -> HttpResponse:
     if isinstance(user, HttpResponse):
         return user
     patient = _patient(user)
-    if patient is None:
+    if patient is None and not _reads_live():
         messages.error(
             request, _("The hospital has no record of you, so there is nothing to block.")
         )
         return redirect("followup:citizen-log")
-    form = BlockForm(request.POST, organisations=_blockable(blocks.current_blocks(patient)))
+    current = blocks.current_blocks(patient) if patient is not None else []
+    form = BlockForm(request.POST, organisations=_blockable(current))
     if not form.is_valid():
         messages.error(request, _("Choose whom to block from the list."))
         return redirect("followup:citizen-log")
@@ -109,6 +117,8 @@ def block(request: HttpRequest) -> HttpResponse:
             },
         )
     try:
+        if patient is None:  # read live: the blocks get a row of their own here
+            patient = blocks.holder(user.cpr)
         blocks.change(request, patient, target=target, block=True)
     except blocks.BlockError:
         messages.error(request, _("The block could not be saved. Nothing was changed; try again."))
