@@ -68,6 +68,20 @@ class IndblikUserAdmin(UserAdmin):
         if was_active and not obj.is_active:
             users.deactivate(obj, reason="admin", request=request)
 
+    def get_actions(self, request: HttpRequest) -> Any:
+        """Without Django's own "delete selected", which would skip the audited path."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        """Delete through ``users.delete``: sessions ended, audited, or nothing happens."""
+        users.delete(obj, reason="admin", request=request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for user in queryset:
+            users.delete(user, reason="admin", request=request)
+
     @admin.action(description=_("Deactivate the selected users (ends their sessions)"))
     def deactivate_users(self, request: HttpRequest, queryset: Any) -> None:
         """Deactivate each selected active user and end all of their sessions."""

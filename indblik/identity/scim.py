@@ -30,7 +30,7 @@ from scim2_models import User as ScimUser
 from indblik import audit
 from indblik.audit.net import client_certificate_allows
 from indblik.identity import users
-from indblik.identity.models import ScimCredential, User, UserKind, UserSession
+from indblik.identity.models import ScimCredential, User, UserKind
 
 logger = logging.getLogger("indblik.identity.scim")
 
@@ -226,15 +226,4 @@ def _patch(request: HttpRequest, credential: ScimCredential, user: User) -> Http
 
 
 def _delete(request: HttpRequest, credential: ScimCredential, user: User) -> None:
-    with transaction.atomic():
-        ended = users.end_sessions(user)
-        audit.record(
-            request,
-            audit.Action.USER_DELETED,
-            actor=_actor(credential),
-            organisation_cvr=user.organisation_cvr,
-            organisation_name=user.organisation_name,
-            details={"user_id": user.pk, "reason": "scim", "sessions_ended": ended},
-        )
-        UserSession.objects.filter(user=user).delete()
-        user.delete()
+    users.delete(user, reason="scim", request=request, actor=_actor(credential))

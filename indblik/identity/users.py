@@ -211,6 +211,33 @@ def deactivate(
     return ended
 
 
+def delete(
+    user: User,
+    *,
+    reason: str,
+    request: HttpRequest | None = None,
+    actor: audit.Actor | None = None,
+) -> int:
+    """Delete ``user`` after ending all of the user's sessions; return how many ended.
+
+    The one way a user is deleted (SCIM, the admin): audited as ``identity:user:delete`` in
+    the same transaction, so a deletion that cannot be logged does not happen.
+    """
+    with transaction.atomic():
+        ended = end_sessions(user)
+        audit.record(
+            request,
+            audit.Action.USER_DELETED,
+            actor=actor,
+            organisation_cvr=user.organisation_cvr,
+            organisation_name=user.organisation_name,
+            details={"user_id": user.pk, "reason": reason[:64], "sessions_ended": ended},
+        )
+        UserSession.objects.filter(user=user).delete()
+        user.delete()
+    return ended
+
+
 def end_sessions(user: User) -> int:
     """Delete every session of ``user`` (and its SAML session); return how many there were."""
     store = import_module(settings.SESSION_ENGINE).SessionStore

@@ -94,6 +94,29 @@ def test_deactivating_in_the_admin_ends_all_sessions(
     assert client.get("/saml2/session/").status_code == 302
 
 
+def test_deleting_in_the_admin_ends_the_sessions_and_is_audited(
+    broker: Broker, client: Client, rf: RequestFactory
+) -> None:
+    broker.login()
+    user = User.objects.get(persistent_id=NURSE.persistent_id)
+    other = broker_user("urn:uuid:z", days_ago=1)
+    admin = IndblikUserAdmin(User, AdminSite())
+    request = rf.post("/admin/")
+    request.user = User.objects.create(username="hospital-admin", is_staff=True, is_superuser=True)
+    # Django's own "delete selected" would skip all this: it is not offered.
+    assert "delete_selected" not in admin.get_actions(request)
+    ids = [user.pk, other.pk]
+    admin.delete_model(request, user)
+    admin.delete_queryset(request, User.objects.filter(pk=other.pk))
+    assert not User.objects.filter(pk__in=ids).exists()
+    assert client.get("/saml2/session/").status_code == 302  # signed out at once
+    events = audit.AuditEvent.objects.filter(action=audit.Action.USER_DELETED).order_by("pk")
+    assert [event.details for event in events] == [
+        {"user_id": ids[0], "reason": "admin", "sessions_ended": 1},
+        {"user_id": ids[1], "reason": "admin", "sessions_ended": 0},
+    ]
+
+
 def test_broker_fields_are_read_only_in_the_admin(rf: RequestFactory) -> None:
     user = broker_user("urn:uuid:x", days_ago=1)
     admin = IndblikUserAdmin(User, AdminSite())
