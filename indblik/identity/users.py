@@ -13,7 +13,8 @@ import hashlib
 from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -173,13 +174,64 @@ def _create(identity: BrokerIdentity, fields: dict[str, object]) -> User:
     return user
 
 
+# What a hospital administrator may do in /admin/ when the group is first made: register and
+# onboard organisations (networks, care-system keys, checklist), look up and deactivate users,
+# and read what happened (grants, review alerts, the audit log, ingestion runs, feeds,
+# feedback, follow-up cases). Not the record store's patients and resources: clinical data is
+# read through the chart, which audits it. Operators change the group as they see fit; it is
+# filled only while it has no permissions at all.
+ADMIN_GROUP_PERMISSIONS = (
+    "organisations.add_organisation",
+    "organisations.change_organisation",
+    "organisations.view_organisation",
+    "organisations.change_checkliststep",
+    "organisations.view_checkliststep",
+    "organisations.add_networkrange",
+    "organisations.change_networkrange",
+    "organisations.delete_networkrange",
+    "organisations.view_networkrange",
+    "organisations.add_caresystemkey",
+    "organisations.change_caresystemkey",
+    "organisations.delete_caresystemkey",
+    "organisations.view_caresystemkey",
+    "organisations.view_statuschange",
+    "identity.change_user",
+    "identity.view_user",
+    "identity.view_authorisation",
+    "access.view_grant",
+    "access.view_reviewalert",
+    "audit.view_auditevent",
+    "audit.view_auditcheckpoint",
+    "records.view_ingestionrun",
+    "records.view_feed",
+    "usage.view_feedback",
+    "followup.view_case",
+)
+
+
 def _sync_admin_group(user: User, staff: bool) -> None:
     name = settings.INDBLIK_SAML_ADMIN_GROUP
     if staff:
         group, _ = Group.objects.get_or_create(name=name)
+        if not group.permissions.exists():
+            group.permissions.set(_default_admin_permissions())
         user.groups.add(group)
     else:
         user.groups.remove(*user.groups.filter(name=name))
+
+
+def _default_admin_permissions() -> list[Permission]:
+    wanted = Q(pk__in=[])
+    for name in ADMIN_GROUP_PERMISSIONS:
+        app_label, codename = name.split(".")
+        wanted |= Q(content_type__app_label=app_label, codename=codename)
+    found = list(Permission.objects.filter(wanted))
+    if len(found) != len(ADMIN_GROUP_PERMISSIONS):
+        missing = set(ADMIN_GROUP_PERMISSIONS) - {
+            f"{p.content_type.app_label}.{p.codename}" for p in found
+        }
+        raise ImproperlyConfigured(f"unknown permissions for the admin group: {sorted(missing)}")
+    return found
 
 
 def deactivate(

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from indblik import audit
-from indblik.identity import attributes
+from indblik.identity import attributes, users
 from indblik.identity.models import User, UserKind, UserSession
 from indblik.identity.tests.conftest import (
     FRB,
@@ -253,7 +253,24 @@ def test_a_hospital_administrator_becomes_staff_in_the_admin_group(
     user = User.objects.get()
     assert user.is_staff and not user.is_superuser
     assert user.groups.filter(name=settings.INDBLIK_SAML_ADMIN_GROUP).exists()
-    assert Group.objects.filter(name=settings.INDBLIK_SAML_ADMIN_GROUP).exists()
+    group = Group.objects.get(name=settings.INDBLIK_SAML_ADMIN_GROUP)
+    # The group comes with what the role is for (users.ADMIN_GROUP_PERMISSIONS) ...
+    assert group.permissions.count() == len(users.ADMIN_GROUP_PERMISSIONS)
+    for page in (
+        "/admin/organisations/organisation/",
+        "/admin/identity/user/",
+        "/admin/audit/auditevent/",
+        "/admin/records/ingestionrun/",
+    ):
+        assert broker.client.get(page).status_code == 200, page
+    # ... and not the record store's clinical data, which the chart reads and audits.
+    assert broker.client.get("/admin/records/patient/").status_code == 403
+    assert broker.client.get("/admin/records/resource/").status_code == 403
+    # An operator's own choice for the group stays: it is filled only while empty.
+    group.permissions.set(group.permissions.all()[:1])
+    broker.client.logout()
+    assert broker.login(person).status_code == 302
+    assert group.permissions.count() == 1
 
 
 def test_the_hospital_cvr_without_the_admin_role_is_refused(broker: Broker, settings: Any) -> None:
