@@ -269,18 +269,37 @@ class FhirServerSource:
         for query in wanted:
             for search in PLANS.get(query.section, ()):
                 askers.setdefault((search, _bounds(query)), set()).add(query.section)
+        found = self._run_all(
+            patient,
+            {key: (frozenset(sections), key[1].limit) for key, sections in askers.items()},
+            now,
+        )
+        results: dict[Section, SectionResult] = {}
+        for query in wanted:
+            parts = [found[(search, _bounds(query))] for search in PLANS.get(query.section, ())]
+            results[query.section] = _assemble(patient, query, parts, now)
+        return results
+
+    def _run_all(
+        self,
+        patient: PatientRecord,
+        searches: Mapping[tuple[Search, SectionQuery], tuple[frozenset[Section], int]],
+        now: dt.datetime,
+    ) -> dict[tuple[Search, SectionQuery], _Found]:
+        """Run several searches of one patient: their first pages in one batch where the
+        server takes batches, the rest concurrently. Any failure fails them all (raised)."""
         first_pages: dict[tuple[Search, SectionQuery], dict[str, Any]] = {}
-        if len(askers) > 1 and self.batches():
+        if len(searches) > 1 and self.batches():
             # One round trip for the first page of every search (a FHIR batch of GETs).
-            urls = [_search_path(patient, key[0], key[1], now) for key in askers]
+            urls = [_search_path(patient, key[0], key[1], now) for key in searches]
             answered = self._batch(urls)
             if answered is not None:
-                first_pages = dict(zip(askers, answered, strict=True))
+                first_pages = dict(zip(searches, answered, strict=True))
         found: dict[tuple[Search, SectionQuery], _Found] = {}
         failure: SourceUnavailable | None = None
         futures = {}
-        for key, sections in askers.items():
-            task = (patient, key[0], key[1], now, frozenset(sections), key[1].limit)
+        for key, (sections, limit) in searches.items():
+            task = (patient, key[0], key[1], now, sections, limit)
             first_page = first_pages.get(key)
             if first_page is not None and _next_link(first_page) is None:
                 # All of it came with the batch: checked here, no thread to hand it to.
@@ -296,13 +315,9 @@ class FhirServerSource:
             except SourceUnavailable as exc:
                 failure = failure or exc
         if failure is not None:
-            # One section missing makes the page incomplete: say so, show nothing as current.
+            # One search missing makes the answer incomplete: say so, show nothing as current.
             raise failure
-        results: dict[Section, SectionResult] = {}
-        for query in wanted:
-            parts = [found[(search, _bounds(query))] for search in PLANS.get(query.section, ())]
-            results[query.section] = _assemble(patient, query, parts, now)
-        return results
+        return found
 
     def capabilities(self) -> Capabilities:
         """What the server offers, from its CapabilityStatement (read once per process).
@@ -465,13 +480,13 @@ class FhirServerSource:
         query = SectionQuery(Section.OTHER, limit=50, since=since)
         now = dt.datetime.now(dt.UTC)
         everything = frozenset({Section.OTHER})
-        futures = [
-            _EXECUTOR.submit(self._run, patient, Search(rtype), query, now, everything, 50)
-            for rtype in CARE_EVENT_TYPES
-        ]
+        # The care events of every type: one batch where the server takes batches.
+        found = self._run_all(
+            patient, {(Search(rtype), query): (everything, 50) for rtype in CARE_EVENT_TYPES}, now
+        )
         candidates: list[dict[str, Any]] = []
-        for future in futures:
-            candidates.extend(future.result().resources)
+        for result in found.values():
+            candidates.extend(result.resources)
         literal: set[str] = set()
         targets = {}
         for resource in candidates:

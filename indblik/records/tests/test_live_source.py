@@ -368,6 +368,40 @@ def test_care_events_name_the_organisation(live: FhirServerSource, local_citizen
             assert theirs == mine, key
 
 
+@pytest.mark.parametrize("batch", ["auto", "off"])
+def test_the_care_events_of_a_launch_are_one_batch_when_the_server_offers_it(
+    proxy: FaultProxy,
+    via_proxy: FhirServerSource,
+    local_citizens: Patient,
+    settings: Any,
+    batch: str,
+) -> None:
+    settings.INDBLIK_FHIR_BATCH = batch
+    local = LocalStore()
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=3650)
+    # A citizen with care events of one of the organisations (the local store tells which).
+    cases = []
+    for row in Patient.objects.order_by("pk"):
+        patient = local.find_patient(row.cpr or "")
+        assert patient
+        for key in ("cvr:29189846", "sor:6071000016008", "cvr:64942212"):
+            found = {r["id"] for r in local.care_events(patient, [key], since)}
+            if found:
+                cases.append((key, row.cpr or "", found))
+    key, cpr, mine = cases[0]
+    live_patient = via_proxy.find_patient(cpr)
+    assert live_patient
+    before = len(proxy.seen)
+    theirs = {r["id"] for r in via_proxy.care_events(live_patient, [key], since)}
+    assert theirs == mine
+    searches = [r for r in proxy.seen[before:] if "/Organization/" not in r]
+    if batch == "auto":
+        # The seven types' searches in one round trip (the organisations they name apart).
+        assert searches == ["POST /fhir/r4/"]
+    else:
+        assert len(searches) == len(live_source.CARE_EVENT_TYPES)
+
+
 # --- untrusted answers ----------------------------------------------------------------------------
 
 
