@@ -416,9 +416,9 @@ def bench_chart(
     kind: str, patients: int, runs: int, *, filler: int = 0, seconds: int = 15
 ) -> list[Result]:
     """Serve the snapshot of the richest citizen with gunicorn (2 workers, as `indblik serve`
-    threads) under wrk (32
-    connections), beside the framework floor (a page of the same size through the same
-    middleware), alternating; with ``filler`` more citizens copied into the store first."""
+    threads) under wrk (32 connections), beside the floor (a page of the same size through the
+    same middleware) and a bare Django page of that size (no middleware, no database),
+    alternating; with ``filler`` more citizens copied into the store first."""
     import urllib.request
 
     from indblik.core.server import THREADS
@@ -465,22 +465,50 @@ def bench_chart(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        # Django alone, served the same way: no middleware, no apps, no database.
+        bare_port = free_port()
+        bare_server = subprocess.Popen(  # noqa: S603 - our own interpreter and gunicorn
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "django.core.wsgi:get_wsgi_application()",
+                "--bind",
+                f"127.0.0.1:{bare_port}",
+                "--workers",
+                "2",
+                "--threads",
+                str(THREADS),
+                "--access-logfile",
+                "/dev/null",
+            ],
+            env={**env, "DJANGO_SETTINGS_MODULE": "indblik.chart.bench.bare"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             chart = base + setup["chart"]
             size = _wait_and_fetch(chart, setup["cookie"], urllib.request)
             floor = f"{base}/bench/floor/{size}"
             _wait_and_fetch(floor, setup["cookie"], urllib.request)
-            measured: dict[str, list[WrkRun]] = {"floor": [], "snapshot": []}
+            bare = f"http://127.0.0.1:{bare_port}/bench/bare/{size}"
+            _wait_and_fetch(bare, "", urllib.request)
+            measured: dict[str, list[WrkRun]] = {"bare": [], "floor": [], "snapshot": []}
             for _ in range(runs):
-                for name, target in (("floor", floor), ("snapshot", chart)):
+                for name, target in (("bare", bare), ("floor", floor), ("snapshot", chart)):
                     measured[name].append(
                         run_wrk(target, setup["cookie"], seconds=seconds, connections=32)
                     )
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for process in (server, bare_server):
+                process.terminate()
+                process.wait(timeout=30)
     store = f"{setup['patients']:,} citizens, {setup['resources']:,} resources"
-    for name, label in (("floor", "floor page, same size"), ("snapshot", "snapshot page")):
+    for name, label in (
+        ("bare", "bare Django page, same size (no middleware, no database)"),
+        ("floor", "floor page, same size"),
+        ("snapshot", "snapshot page"),
+    ):
         result = Result(f"chart: {label} ({store})", kind, "pages/s")
         result.runs = [run.requests_per_second for run in measured[name]]
         result.notes = {
@@ -494,6 +522,10 @@ def bench_chart(
         1.0, statistics.median(r.requests_per_second for r in measured["floor"])
     )
     results[-1].notes["snapshot/floor"] = f"{ratio:.2f}"
+    floor_ratio = statistics.median(r.requests_per_second for r in measured["floor"]) / max(
+        1.0, statistics.median(r.requests_per_second for r in measured["bare"])
+    )
+    results[-2].notes["floor/bare"] = f"{floor_ratio:.2f}"
     results[-1].notes["record"] = f"{setup['richest_resources']} resources"
     if filler:
         results[-1].notes["filler copy s"] = setup["filler_seconds"]
