@@ -421,8 +421,6 @@ def bench_chart(
     alternating; with ``filler`` more citizens copied into the store first."""
     import urllib.request
 
-    from indblik.core.server import THREADS
-
     results: list[Result] = []
     with fresh_database(kind) as url:
         indblik(["generate", "--patients", str(patients), "--seed", "1"], url)
@@ -446,47 +444,14 @@ def bench_chart(
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env["INDBLIK_BASE_URL"] = base
-        server = subprocess.Popen(  # noqa: S603 - our own interpreter and gunicorn
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "indblik.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                str(THREADS),
-                "--access-logfile",
-                "/dev/null",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        # Django alone, served the same way: no middleware, no apps, no database.
         bare_port = free_port()
-        bare_server = subprocess.Popen(  # noqa: S603 - our own interpreter and gunicorn
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "django.core.wsgi:get_wsgi_application()",
-                "--bind",
-                f"127.0.0.1:{bare_port}",
-                "--workers",
-                "2",
-                "--threads",
-                str(THREADS),
-                "--access-logfile",
-                "/dev/null",
-            ],
-            env={**env, "DJANGO_SETTINGS_MODULE": "indblik.chart.bench.bare"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        servers: list[subprocess.Popen[bytes]] = []
         try:
+            servers.append(_gunicorn("indblik.wsgi:application", port, env))
+            # Django alone, served the same way: no middleware, no apps, no database.
+            bare_env = {**env, "DJANGO_SETTINGS_MODULE": "indblik.chart.bench.bare"}
+            bare_app = "django.core.wsgi:get_wsgi_application()"
+            servers.append(_gunicorn(bare_app, bare_port, bare_env))
             chart = base + setup["chart"]
             size = _wait_and_fetch(chart, setup["cookie"], urllib.request)
             floor = f"{base}/bench/floor/{size}"
@@ -500,7 +465,7 @@ def bench_chart(
                         run_wrk(target, setup["cookie"], seconds=seconds, connections=32)
                     )
         finally:
-            for process in (server, bare_server):
+            for process in servers:
                 process.terminate()
                 process.wait(timeout=30)
     store = f"{setup['patients']:,} citizens, {setup['resources']:,} resources"
@@ -530,6 +495,31 @@ def bench_chart(
     if filler:
         results[-1].notes["filler copy s"] = setup["filler_seconds"]
     return results
+
+
+def _gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start gunicorn for ``app`` on loopback as `indblik serve` runs it: 2 workers."""
+    from indblik.core.server import THREADS
+
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and gunicorn
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            str(THREADS),
+            "--access-logfile",
+            "/dev/null",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _median_text(values: Any) -> str:

@@ -252,14 +252,7 @@ def deactivate(
         )
         user.is_active = False
         ended = end_sessions(user)
-        audit.record(
-            request,
-            audit.Action.USER_DEACTIVATED,
-            actor=actor,
-            organisation_cvr=user.organisation_cvr,
-            organisation_name=user.organisation_name,
-            details={"user_id": user.pk, "reason": reason[:64], "sessions_ended": ended},
-        )
+        _audit(request, audit.Action.USER_DEACTIVATED, user, reason, ended, actor)
     return ended
 
 
@@ -277,17 +270,27 @@ def delete(
     """
     with transaction.atomic():
         ended = end_sessions(user)
-        audit.record(
-            request,
-            audit.Action.USER_DELETED,
-            actor=actor,
-            organisation_cvr=user.organisation_cvr,
-            organisation_name=user.organisation_name,
-            details={"user_id": user.pk, "reason": reason[:64], "sessions_ended": ended},
-        )
-        UserSession.objects.filter(user=user).delete()
+        _audit(request, audit.Action.USER_DELETED, user, reason, ended, actor)
         user.delete()
     return ended
+
+
+def _audit(
+    request: HttpRequest | None,
+    action: audit.Action,
+    user: User,
+    reason: str,
+    ended: int,
+    actor: audit.Actor | None,
+) -> None:
+    audit.record(
+        request,
+        action,
+        actor=actor,
+        organisation_cvr=user.organisation_cvr,
+        organisation_name=user.organisation_name,
+        details={"user_id": user.pk, "reason": reason[:64], "sessions_ended": ended},
+    )
 
 
 def end_sessions(user: User) -> int:
