@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 
 from indblik.audit.writer import MAX_RESOURCE_IDS
 from indblik.records.api import views as api
+from indblik.records.api.search import Search
 from indblik.records.models import Feed
 from indblik.records.validation import is_valid_id
 from indblik.records.views import feed_api, outcome_response
@@ -74,15 +75,24 @@ def batch(request: HttpRequest, feed: Feed) -> HttpResponse:
     request.indblik_patients = {}  # type: ignore[attr-defined]  # looked up once per batch
     reads: list[api.BatchRead] = []
     request.indblik_batch_reads = reads  # type: ignore[attr-defined]  # audited together
-    # The searches' pages in one statement (a live source's page: a dozen of one patient's).
-    api.read_ahead(
-        request, feed, [(rtype, query) for rtype, fhir_id, query in requests if fhir_id is None]
-    )
+    # Each search parsed and checked once; their pages read in one statement (a live
+    # source's page: a dozen of one patient's).
+    prepared = [
+        api.prepare_search(request, feed, rtype, query) if fhir_id is None else None
+        for rtype, fhir_id, query in requests
+    ]
+    api.read_ahead(request, [wanted for wanted in prepared if isinstance(wanted, Search)])
     try:
         # One transaction: the entries' audit rows are committed together, once.
         with transaction.atomic():
-            for resource_type, fhir_id, query in requests:
-                response = _answer(request, feed, resource_type, fhir_id, query)
+            for (resource_type, fhir_id, query), wanted in zip(requests, prepared, strict=True):
+                if isinstance(wanted, Search):
+                    response = api.answer_search(request, feed, wanted)
+                elif fhir_id is None:
+                    assert wanted is not None
+                    response = wanted  # the search's refusal (400, 403, 404), as the GET's
+                else:
+                    response = api.read_resource(request, feed, resource_type, fhir_id, query)
                 if response.status_code == 503:
                     raise _Unlogged(response)
                 status = STATUS_TEXT.get(response.status_code, str(response.status_code))
@@ -161,11 +171,3 @@ def _target(entry: Any) -> tuple[str, str | None, QueryDict] | None:
     if fhir_id is not None and not is_valid_id(fhir_id):
         return None
     return segments[0], fhir_id, query
-
-
-def _answer(
-    request: HttpRequest, feed: Feed, resource_type: str, fhir_id: str | None, query: QueryDict
-) -> HttpResponse:
-    if fhir_id is None:
-        return api.search(request, feed, resource_type, query)
-    return api.read_resource(request, feed, resource_type, fhir_id, query)

@@ -134,7 +134,20 @@ def search_post(request: HttpRequest, feed: Feed, resource_type: str) -> HttpRes
 def search(
     request: HttpRequest, feed: Feed, resource_type: str, parameters: QueryDict
 ) -> HttpResponse:
-    """Answer a search for an authenticated ``record-read`` feed (the views, or a batch entry)."""
+    """Answer a search for an authenticated ``record-read`` feed (the views)."""
+    wanted = prepare_search(request, feed, resource_type, parameters)
+    if isinstance(wanted, HttpResponse):
+        return wanted
+    return answer_search(request, feed, wanted)
+
+
+def prepare_search(
+    request: HttpRequest, feed: Feed, resource_type: str, parameters: QueryDict
+) -> Search | HttpResponse:
+    """Return the search the parameters ask for, or the refusal to answer instead (400/403/404).
+
+    Reads nothing: a batch prepares all its searches first, then reads their pages together.
+    """
     refused = _unserved(resource_type) or _uncovered(request, resource_type)
     if refused is not None:
         return refused
@@ -150,6 +163,13 @@ def search(
             return outcome_response(
                 403, f"{value}: this token does not cover {target or 'that type'}", "forbidden"
             )
+    return wanted
+
+
+def answer_search(request: HttpRequest, feed: Feed, wanted: Search) -> HttpResponse:
+    """Read, audit and answer a prepared search (the row is written before the answer exists)."""
+    resource_type = wanted.resource_type
+    credential = _credential(request)
     details: dict[str, Any] = {
         "interaction": "search",
         "parameters": wanted.names,
@@ -210,24 +230,18 @@ def _read_page(
     return page(wanted, patient_pk=patient_pk)
 
 
-def read_ahead(request: HttpRequest, feed: Feed, searches: Sequence[tuple[str, QueryDict]]) -> None:
-    """Read the pages of a batch's searches of patients' resources in one statement.
+def read_ahead(request: HttpRequest, searches: Sequence[Search]) -> None:
+    """Read the pages of a batch's prepared searches of patients' resources in one statement.
 
-    Only what the entries will answer: searches that parse, of types the token covers, of a
-    stored patient. Each entry is still answered (and audited) by :func:`search`, which takes
-    its page from here; nothing read ahead leaves the server unless an entry answers with it.
+    Only what the entries will answer (:func:`prepare_search` has checked each): searches of a
+    stored patient. Each entry is still answered (and audited) by :func:`answer_search`, which
+    takes its page from here; nothing read ahead leaves the server unless an entry answers with
+    it.
     """
     memo = getattr(request, "indblik_patients", None)
-    credential = _credential(request)
     wanted: list[tuple[Search, int | None]] = []
-    for resource_type, parameters in searches:
-        if kind_of(resource_type) != "linked" or credential is None:
-            continue
-        if not credential.covers(resource_type):
-            continue
-        try:
-            search = parse(dict(parameters.lists()), resource_type=resource_type, client_id=feed.pk)
-        except SearchError:
+    for search in searches:
+        if search.kind != "linked":
             continue
         patient = patient_of(search, memo)
         if patient is not None and (search, patient[0]) not in wanted:
