@@ -25,6 +25,7 @@ from indblik import audit
 from indblik.access import policy
 from indblik.access.models import Grant, ReviewAlert
 from indblik.organisations.models import Organisation
+from indblik.records.live.source import FhirServerSource
 from indblik.records.sections import Section
 from indblik.records.source import (
     LocalStore,
@@ -121,9 +122,10 @@ def active_grant(
     """Return the grant named by ``handle`` if it holds for this request; else raise Http404.
 
     ``read``: sections of the patient the caller will show if the grant holds. On the local
-    store they are read in the same statement as the citizen's blocks and returned in
+    store they are read in the same statement as the citizen's blocks, from a live source in
+    the same round trip as the patient (where the server takes batches), and returned in
     ``ActiveGrant.sections``; nothing of them leaves this function unless every check has
-    passed. (Elsewhere ``sections`` is None and the caller reads them.)
+    passed. (Otherwise ``sections`` is None and the caller reads them.)
     """
     user = request.user
     session_key = getattr(request, "session", None) and request.session.session_key
@@ -149,18 +151,26 @@ def active_grant(
     if problem:
         _revoke(request, grant, problem)
     reader = source()
-    patient = reader.find_patient(grant.patient_cpr)
+    queries = list(read)
+    read_along: Mapping[Section, SectionResult] | None = None
+    if queries and isinstance(reader, FhirServerSource):
+        # A live source: the patient (found by the id remembered in the grant), the consents
+        # and the page's sections in one round trip; used only if every check below passes.
+        patient, read_along = reader.find_patient_reading(
+            grant.patient_cpr, grant.patient_key, queries
+        )
+    else:
+        patient = reader.find_patient(grant.patient_cpr)
     if patient is None:
         _revoke(request, grant, "patient-unknown")
     if patient.deceased:
         _revoke(request, grant, "patient-deceased")
     if grant.emergency_override:
-        return ActiveGrant(grant, organisation, patient, reader)
-    queries = list(read)
+        return ActiveGrant(grant, organisation, patient, reader, read_along)
     along = _ReadAlong(reader, queries) if queries and isinstance(reader, LocalStore) else None
     if policy.blocks(patient, organisation, record_source=along or reader):
         _revoke(request, grant, "blocked")
-    return ActiveGrant(grant, organisation, patient, reader, along.results if along else None)
+    return ActiveGrant(grant, organisation, patient, reader, along.results if along else read_along)
 
 
 class _ReadAlong(LocalStore):
@@ -170,8 +180,8 @@ class _ReadAlong(LocalStore):
     ``access.policy``); this adds the caller's queries to that one ``sections`` statement and
     keeps their results for after the decision. A query for the policy's own section is never
     mixed in (the caller's would replace it): the caller's are then read afterwards, apart.
-    Only for the local store (it is one, so the policy treats it as one); a live source is
-    read as before.
+    Only for the local store (it is one, so the policy treats it as one); a live source reads
+    the page with the patient instead (``FhirServerSource.find_patient_reading``).
     """
 
     def __init__(self, reader: LocalStore, queries: Iterable[SectionQuery]) -> None:

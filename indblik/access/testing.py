@@ -77,8 +77,13 @@ def grant_client(
     user: User | None = None,
     minutes: int = 60,
     purpose: str = policy.TREATMENT,
+    patient_key: str | None = None,
 ) -> Granted:
-    """Sign a professional of the demo organisation ``cvr`` in and grant them ``patient``."""
+    """Sign a professional of the demo organisation ``cvr`` in and grant them ``patient``.
+
+    ``patient_key``: the record source's id of the patient as the grant remembers it (default:
+    the local store's; a live source's is the hospital's FHIR id, e.g. ``patient.fhir_id``).
+    """
     ensure_demo_organisations()
     organisation = Organisation.objects.get(cvr=cvr)
     client = client or Client()
@@ -93,7 +98,7 @@ def grant_client(
         session_key=session_key,
         organisation=organisation,
         patient_cpr=patient.cpr or "",
-        patient_key=str(patient.pk),
+        patient_key=str(patient.pk) if patient_key is None else patient_key,
         purpose=purpose,
         decision_reasons=["contextual:test-fixture"],
         expires_at=timezone.now() + dt.timedelta(minutes=minutes),

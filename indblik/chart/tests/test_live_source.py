@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -56,16 +57,52 @@ def main(granted: Granted, section: Section) -> str:
 def test_every_page_is_the_same_from_the_hospital_server_as_from_the_local_store(
     hospital: HospitalServer, rich: Patient, fresh_source: None
 ) -> None:
-    granted = grant_client(rich)
+    # The grant remembers the hospital's id of the citizen, as one opened on a live source does.
+    granted = grant_client(rich, patient_key=rich.fhir_id)
     local = {section: main(granted, section) for section in PAGES}
     before = AuditEvent.objects.count()
     with live(hospital):
         _source.cache_clear()
+        http = _source(hospital.fhir_base).http  # type: ignore[attr-defined]
+        sent: list[str] = []
+        send = http._send
+
+        def counted(method: str, url: str, **kwargs: Any) -> Any:
+            sent.append(f"{method} {url}")
+            return send(method, url, **kwargs)
+
+        http._send = counted
         remote = {section: main(granted, section) for section in PAGES}
+    # The citizen, their consents and the page's first pages of searches: one batch per page
+    # (then only next pages, and the CapabilityStatement once); never a search by CPR number.
+    batch = f"POST {hospital.fhir_base}/"
+    assert sent.count(batch) == len(PAGES)
+    assert all(request == batch or "?_cursor=" in request for request in sent[1:]), sent
+    assert sent[0] == f"GET {hospital.fhir_base}/metadata"
     for section in PAGES:
         assert remote[section] == local[section], section
     # Each page was audited here as a read, like any other.
     assert AuditEvent.objects.count() == before + len(PAGES)
+
+
+@pytest.mark.parametrize("remembered", ["someone-else", "unknown", "local-key"])
+def test_a_grant_whose_patient_id_no_longer_names_the_citizen_finds_them_by_cpr_number(
+    hospital: HospitalServer, rich: Patient, fresh_source: None, remembered: str
+) -> None:
+    other = Patient.objects.exclude(pk=rich.pk).exclude(family=rich.family).first()
+    assert other is not None
+    key = {
+        "someone-else": other.fhir_id,  # the id now names another citizen (renumbered)
+        "unknown": "gone-1234",  # merged away
+        "local-key": str(rich.pk),  # a grant opened while the store was local
+    }[remembered]
+    granted = grant_client(rich, patient_key=key)
+    local = main(granted, Section.SNAPSHOT)
+    with live(hospital):
+        _source.cache_clear()
+        remote = main(granted, Section.SNAPSHOT)
+    assert remote == local
+    assert other.family not in remote
 
 
 def test_a_page_says_plainly_when_the_hospital_record_cannot_be_reached(

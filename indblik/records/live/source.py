@@ -201,9 +201,53 @@ class FhirServerSource:
         with_consents = self.capabilities().consents_with_patient
         if with_consents:
             form["_revinclude"] = "Consent:patient"
-        bundle = self.http.search_post("Patient", form)
+        return self._patient(self.http.search_post("Patient", form), cpr, with_consents)
+
+    def find_patient_reading(
+        self, cpr: str, key: str, queries: Iterable[SectionQuery]
+    ) -> tuple[PatientRecord | None, dict[Section, SectionResult] | None]:
+        """The patient and the sections of ``queries`` in one round trip, where it can be.
+
+        ``key`` is the server's id of the patient as found when the grant was opened: the page's
+        searches can then go in the same batch as the patient's own (``Patient?_id=…``, with
+        the consents). The answer counts only if that Patient still carries ``cpr``; otherwise
+        (the server merged or renumbered the patient) the patient is looked up by CPR number
+        as on a first visit and what was read along is dropped unread. Without a key, queries
+        or batches: ``(find_patient(cpr), None)``, and the caller reads the sections itself.
+        """
+        wanted = list(queries)
+        if not key or not wanted or not is_valid_id(key) or not self.batches():
+            return self.find_patient(cpr), None
+        now = dt.datetime.now(dt.UTC)
+        searches = self._plan(wanted)
+        with_consents = self.capabilities().consents_with_patient
+        pairs = [("_id", key), ("_count", "2")]
+        if with_consents:
+            pairs.append(("_revinclude", "Consent:patient"))
+        named = PatientRecord(key, cpr, "", None, "", "", deceased=False, resource={})
+        urls = [f"Patient?{urlencode(pairs)}"]
+        urls += [_search_path(named, search, bounds, now) for search, bounds in searches]
+        answered = self._batch(urls)
+        if answered is None:
+            return self.find_patient(cpr), None
+        patient = self._patient(answered[0], cpr, with_consents)
+        if patient is None or patient.key != key:
+            log.info("live source: the grant's patient id no longer names the citizen")
+            return self.find_patient(cpr), None
+        found = self._run_all(
+            patient, searches, now, first_pages=dict(zip(searches, answered[1:], strict=True))
+        )
+        return patient, self._results(patient, wanted, found, now)
+
+    def _patient(
+        self, bundle: Mapping[str, Any], cpr: str, with_consents: bool
+    ) -> PatientRecord | None:
+        """The one Patient of a search answer that carries ``cpr`` (None: no such Patient;
+        :class:`AmbiguousPatient`: several), with its consents if they surely all came."""
         matches: list[dict[str, Any]] = []
         consents: list[dict[str, Any]] = []
+        if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
+            raise SourceUnavailable("malformed", "the answer to a search is not a searchset")
         for resource, mode in _entries(bundle):
             if resource.get("resourceType") == "Consent":
                 consents.append(resource)  # with or without search.mode (it is optional)
@@ -264,18 +308,30 @@ class FhirServerSource:
     ) -> dict[Section, SectionResult]:
         wanted = list(queries)
         now = dt.datetime.now(dt.UTC)
-        # One search per distinct (search, bounds): sections asking the same search share it.
+        found = self._run_all(patient, self._plan(wanted), now)
+        return self._results(patient, wanted, found, now)
+
+    @staticmethod
+    def _plan(
+        queries: list[SectionQuery],
+    ) -> dict[tuple[Search, SectionQuery], tuple[frozenset[Section], int]]:
+        """The searches of ``queries``: one per distinct (search, bounds), with the sections
+        that ask for it and how many of them to read."""
         askers: dict[tuple[Search, SectionQuery], set[Section]] = {}
-        for query in wanted:
+        for query in queries:
             for search in PLANS.get(query.section, ()):
                 askers.setdefault((search, _bounds(query)), set()).add(query.section)
-        found = self._run_all(
-            patient,
-            {key: (frozenset(sections), key[1].limit) for key, sections in askers.items()},
-            now,
-        )
+        return {key: (frozenset(sections), key[1].limit) for key, sections in askers.items()}
+
+    @staticmethod
+    def _results(
+        patient: PatientRecord,
+        queries: list[SectionQuery],
+        found: Mapping[tuple[Search, SectionQuery], _Found],
+        now: dt.datetime,
+    ) -> dict[Section, SectionResult]:
         results: dict[Section, SectionResult] = {}
-        for query in wanted:
+        for query in queries:
             parts = [found[(search, _bounds(query))] for search in PLANS.get(query.section, ())]
             results[query.section] = _assemble(patient, query, parts, now)
         return results
@@ -285,16 +341,20 @@ class FhirServerSource:
         patient: PatientRecord,
         searches: Mapping[tuple[Search, SectionQuery], tuple[frozenset[Section], int]],
         now: dt.datetime,
+        *,
+        first_pages: Mapping[tuple[Search, SectionQuery], dict[str, Any]] | None = None,
     ) -> dict[tuple[Search, SectionQuery], _Found]:
         """Run several searches of one patient: their first pages in one batch where the
-        server takes batches, the rest concurrently. Any failure fails them all (raised)."""
-        first_pages: dict[tuple[Search, SectionQuery], dict[str, Any]] = {}
-        if len(searches) > 1 and self.batches():
-            # One round trip for the first page of every search (a FHIR batch of GETs).
-            urls = [_search_path(patient, key[0], key[1], now) for key in searches]
-            answered = self._batch(urls)
-            if answered is not None:
-                first_pages = dict(zip(searches, answered, strict=True))
+        server takes batches (or as given in ``first_pages``), the rest concurrently. Any
+        failure fails them all (raised)."""
+        if first_pages is None:
+            first_pages = {}
+            if len(searches) > 1 and self.batches():
+                # One round trip for the first page of every search (a FHIR batch of GETs).
+                urls = [_search_path(patient, key[0], key[1], now) for key in searches]
+                answered = self._batch(urls)
+                if answered is not None:
+                    first_pages = dict(zip(searches, answered, strict=True))
         found: dict[tuple[Search, SectionQuery], _Found] = {}
         failure: SourceUnavailable | None = None
         futures = {}
