@@ -71,7 +71,11 @@ def feed_api(*methods: str, scope: str = Feed.Scope.INGEST) -> Callable[[View], 
                 )
             # Authenticate before reading a byte of the body.
             token = auth.bearer_token(request)
-            credential = auth.authenticate_credential(token)
+            looked_up = getattr(request, "indblik_feed_lookup", None)  # by ``base``, just now
+            if looked_up is not None and looked_up[0] == token:
+                credential = looked_up[1]
+            else:
+                credential = auth.authenticate_credential(token)
             if credential is None:
                 challenge = 'Bearer realm="indblik"'
                 if token:
@@ -152,7 +156,9 @@ def base(request: HttpRequest) -> HttpResponse:
     The credential decides: a reader's token can only read (``records.api.batch``), an
     ingest feed's only store; any other answer (401, 403) comes from ingestion's checks.
     """
-    credential = auth.authenticate_credential(auth.bearer_token(request))
+    token = auth.bearer_token(request)
+    credential = auth.authenticate_credential(token)
+    request.indblik_feed_lookup = (token, credential)  # type: ignore[attr-defined]
     if credential is not None and credential.feed.scope == Feed.Scope.RECORD_READ:
         from indblik.records.api.batch import batch
 

@@ -858,3 +858,32 @@ def test_a_fhir_client_over_http_discovers_gets_a_token_searches_and_pages(
 
     assert sorted(seen) == sorted(stored(patient, "Observation").values_list("fhir_id", flat=True))
     assert refused.status_code == 403  # not among the scopes granted
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # The usual stored form: meta third, with tags of its own.
+        '{"resourceType":"Flag","id":"f-1","meta":{"tag":[{"code":"HTEST"}]},"status":"active"}',
+        '{"resourceType":"Flag","id":"f-1","meta":{},"status":"active"}',  # an empty meta
+        # The sender's own versionId and lastUpdated: ours replace them.
+        '{"resourceType":"Flag","id":"f-1","meta":{"versionId":"9","lastUpdated":"2020-01-01"}}',
+        '{"resourceType":"Flag","id":"f-1","status":"active"}',  # no meta
+        '{"id":"f-1","resourceType":"Flag","meta":{"tag":[]}}',  # another key order
+        # A text that mentions "meta" must not be mistaken for the meta.
+        '{"resourceType":"Flag","id":"f-1","code":{"text":"\\"meta\\":{"},"meta":{}}',
+    ],
+)
+def test_a_resource_is_served_the_same_whether_stamped_as_text_or_parsed(body: str) -> None:
+    from indblik.records.api.views import served, served_json
+
+    moment = dt.datetime(2026, 3, 4, 5, 6, 7, 891000, tzinfo=dt.UTC)
+    parsed = served(body, version=3, last_updated=moment)
+    embedded = served_json(
+        body, resource_type="Flag", fhir_id="f-1", version=3, last_updated=moment
+    )
+    text = orjson.dumps({"resource": embedded})
+    assert orjson.loads(text) == {"resource": parsed}
+    assert parsed["meta"]["versionId"] == "3"
+    assert parsed["meta"]["lastUpdated"] == "2026-03-04T05:06:07.891Z"
+    assert text.count(b'"versionId"') == 1
