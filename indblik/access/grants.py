@@ -98,6 +98,7 @@ def open_grant(
             organisation=organisation,
             patient_cpr=patient.cpr,
             patient_key=patient.key,
+            patient_origin=patient.origin,
             purpose=decision.purpose,
             reason=reason.strip()[: policy.MAX_REASON],
             emergency_override=decision.emergency_override,
@@ -122,8 +123,8 @@ def active_grant(
     """Return the grant named by ``handle`` if it holds for this request; else raise Http404.
 
     ``read``: sections of the patient the caller will show if the grant holds. On the local
-    store they are read in the same statement as the citizen's blocks, from a live source in
-    the same round trip as the patient (where the server takes batches), and returned in
+    store they are read in the same statement as the citizen's blocks, from a live source
+    beside the patient's search (where the server takes batches), and returned in
     ``ActiveGrant.sections``; nothing of them leaves this function unless every check has
     passed. (Otherwise ``sections`` is None and the caller reads them.)
     """
@@ -153,9 +154,15 @@ def active_grant(
     reader = source()
     queries = list(read)
     read_along: Mapping[Section, SectionResult] | None = None
-    if queries and isinstance(reader, FhirServerSource):
-        # A live source: the patient (found by the id remembered in the grant), the consents
-        # and the page's sections in one round trip; used only if every check below passes.
+    if (
+        queries
+        and isinstance(reader, FhirServerSource)
+        and grant.patient_origin
+        and grant.patient_origin == reader.origin
+    ):
+        # A live source that gave the grant its patient id: the page's searches of that id
+        # go out beside the search of the patient by CPR number (one round trip's time), and
+        # are used only if that search finds the same patient and every check below passes.
         patient, read_along = reader.find_patient_reading(
             grant.patient_cpr, grant.patient_key, queries
         )
@@ -181,7 +188,7 @@ class _ReadAlong(LocalStore):
     keeps their results for after the decision. A query for the policy's own section is never
     mixed in (the caller's would replace it): the caller's are then read afterwards, apart.
     Only for the local store (it is one, so the policy treats it as one); a live source reads
-    the page with the patient instead (``FhirServerSource.find_patient_reading``).
+    the page beside the patient instead (``FhirServerSource.find_patient_reading``).
     """
 
     def __init__(self, reader: LocalStore, queries: Iterable[SectionQuery]) -> None:

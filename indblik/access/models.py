@@ -33,6 +33,13 @@ class Grant(models.Model):
     patient_key = models.CharField(
         max_length=64, editable=False, help_text="the record source's own id of the patient"
     )
+    patient_origin = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="which record source patient_key is an id of (empty: the local store)",
+    )
     purpose = models.CharField(
         _("purpose"), max_length=16, choices=Purpose.choices, default=Purpose.TREATMENT
     )

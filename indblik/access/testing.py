@@ -78,11 +78,14 @@ def grant_client(
     minutes: int = 60,
     purpose: str = policy.TREATMENT,
     patient_key: str | None = None,
+    patient_origin: str = "",
 ) -> Granted:
     """Sign a professional of the demo organisation ``cvr`` in and grant them ``patient``.
 
-    ``patient_key``: the record source's id of the patient as the grant remembers it (default:
-    the local store's; a live source's is the hospital's FHIR id, e.g. ``patient.fhir_id``).
+    ``patient_key`` and ``patient_origin``: the record source's id of the patient and which
+    source it is of, as the grant remembers them (default: the local store's; a grant opened
+    on a live source has the hospital's FHIR id, e.g. ``patient.fhir_id``, and
+    ``live.source.origin_of(<its base URL>)``).
     """
     ensure_demo_organisations()
     organisation = Organisation.objects.get(cvr=cvr)
@@ -99,6 +102,7 @@ def grant_client(
         organisation=organisation,
         patient_cpr=patient.cpr or "",
         patient_key=str(patient.pk) if patient_key is None else patient_key,
+        patient_origin=patient_origin,
         purpose=purpose,
         decision_reasons=["contextual:test-fixture"],
         expires_at=timezone.now() + dt.timedelta(minutes=minutes),

@@ -66,6 +66,9 @@ class PatientRecord:
     consents: tuple[Mapping[str, Any], ...] | None = field(
         default=None, repr=False, compare=False, hash=False
     )
+    # Which source ``key`` is an id of (a live source: ``fhir:`` and a digest of its base URL;
+    # the local store: empty). A grant remembers both, so an id is never sent to another server.
+    origin: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from django.test import override_settings
 
 from indblik.access.testing import Granted, grant_client
 from indblik.audit.models import AuditEvent
+from indblik.records.live.source import origin_of
 from indblik.records.models import Patient
 from indblik.records.sections import PAGES, Section
 from indblik.records.source import _source
@@ -54,35 +55,49 @@ def main(granted: Granted, section: Section) -> str:
     return CSRF.sub('name="csrfmiddlewaretoken"', found.group(0))
 
 
+def counting(hospital: HospitalServer) -> list[tuple[str, str, bytes]]:
+    """Record each request the live source sends (method, URL, body), from now on."""
+    http = _source(hospital.fhir_base).http  # type: ignore[attr-defined]
+    sent: list[tuple[str, str, bytes]] = []
+    send = http._send
+
+    def counted(method: str, url: str, **kwargs: Any) -> Any:
+        sent.append((method, url, kwargs.get("body") or b""))
+        return send(method, url, **kwargs)
+
+    http._send = counted
+    return sent
+
+
 def test_every_page_is_the_same_from_the_hospital_server_as_from_the_local_store(
     hospital: HospitalServer, rich: Patient, fresh_source: None
 ) -> None:
-    # The grant remembers the hospital's id of the citizen, as one opened on a live source does.
-    granted = grant_client(rich, patient_key=rich.fhir_id)
+    # As a grant opened on the live source: it remembers the hospital's id of the citizen.
+    granted = grant_client(
+        rich, patient_key=rich.fhir_id, patient_origin=origin_of(hospital.fhir_base)
+    )
     local = {section: main(granted, section) for section in PAGES}
     before = AuditEvent.objects.count()
     with live(hospital):
         _source.cache_clear()
-        http = _source(hospital.fhir_base).http  # type: ignore[attr-defined]
-        sent: list[str] = []
-        send = http._send
-
-        def counted(method: str, url: str, **kwargs: Any) -> Any:
-            sent.append(f"{method} {url}")
-            return send(method, url, **kwargs)
-
-        http._send = counted
+        sent = counting(hospital)
         remote = {section: main(granted, section) for section in PAGES}
-    # The citizen, their consents and the page's first pages of searches: one batch per page
-    # (then only next pages, and the CapabilityStatement once); never a search by CPR number.
-    batch = f"POST {hospital.fhir_base}/"
-    assert sent.count(batch) == len(PAGES)
-    assert all(request == batch or "?_cursor=" in request for request in sent[1:]), sent
-    assert sent[0] == f"GET {hospital.fhir_base}/metadata"
     for section in PAGES:
         assert remote[section] == local[section], section
     # Each page was audited here as a read, like any other.
     assert AuditEvent.objects.count() == before + len(PAGES)
+    # Per page, sent together: the search of the citizen by CPR number (with their consents)
+    # and one batch of the first pages of the page's searches; then only next pages (and the
+    # CapabilityStatement, once).
+    requests = [f"{method} {url}" for method, url, _body in sent]
+    assert requests.count(f"POST {hospital.fhir_base}/Patient/_search") == len(PAGES)
+    assert requests.count(f"POST {hospital.fhir_base}/") == len(PAGES)
+    assert requests.count(f"GET {hospital.fhir_base}/metadata") == 1
+    assert all(
+        "?_cursor=" in request
+        for request in requests
+        if request.startswith("GET ") and "metadata" not in request
+    )
 
 
 @pytest.mark.parametrize("remembered", ["someone-else", "unknown", "local-key"])
@@ -91,18 +106,31 @@ def test_a_grant_whose_patient_id_no_longer_names_the_citizen_finds_them_by_cpr_
 ) -> None:
     other = Patient.objects.exclude(pk=rich.pk).exclude(family=rich.family).first()
     assert other is not None
-    key = {
-        "someone-else": other.fhir_id,  # the id now names another citizen (renumbered)
-        "unknown": "gone-1234",  # merged away
-        "local-key": str(rich.pk),  # a grant opened while the store was local
+    origin = origin_of(hospital.fhir_base)
+    key, key_origin = {
+        "someone-else": (other.fhir_id, origin),  # the id now names another citizen
+        "unknown": ("gone-1234", origin),  # merged away
+        "local-key": (str(rich.pk), ""),  # a grant opened while the store was local
     }[remembered]
-    granted = grant_client(rich, patient_key=key)
+    granted = grant_client(rich, patient_key=key, patient_origin=key_origin)
     local = main(granted, Section.SNAPSHOT)
     with live(hospital):
         _source.cache_clear()
+        sent = counting(hospital)
         remote = main(granted, Section.SNAPSHOT)
     assert remote == local
     assert other.family not in remote
+    batches = [body for method, url, body in sent if url == f"{hospital.fhir_base}/"]
+    if key_origin:
+        # The searches of the remembered id were sent and dropped; the page is the citizen's.
+        assert len(batches) == 2
+        assert f"Patient%2F{key}&".encode() in batches[0]
+        assert f"Patient%2F{key}&".encode() not in batches[1]
+    else:
+        # An id of another source (the local store's) is never sent to the hospital.
+        assert len(batches) == 1
+        assert all(f"Patient%2F{key}&".encode() not in body for _m, _u, body in sent)
+        assert all(f"Patient/{key}" not in url for _m, url, _b in sent)
 
 
 def test_a_page_says_plainly_when_the_hospital_record_cannot_be_reached(
@@ -157,13 +185,19 @@ def test_a_document_is_read_from_the_hospital_server(
         assert remote["Content-Type"] == local["Content-Type"]
 
 
+@pytest.mark.parametrize("opened_on", ["live source", "local store"])
 def test_a_block_made_in_min_log_holds_with_a_live_source(
-    hospital: HospitalServer, rich: Patient, fresh_source: None
+    hospital: HospitalServer, rich: Patient, fresh_source: None, opened_on: str
 ) -> None:
     from indblik.followup import blocks
     from indblik.records.ingest import ingest_resources
 
-    granted = grant_client(rich)
+    if opened_on == "live source":  # the page's searches go out beside the patient's
+        granted = grant_client(
+            rich, patient_key=rich.fhir_id, patient_origin=origin_of(hospital.fhir_base)
+        )
+    else:
+        granted = grant_client(rich)
     with live(hospital):
         _source.cache_clear()
         assert granted.client.get(granted.url()).status_code == 200

@@ -392,7 +392,9 @@ def served_json(
     A stored body that begins the usual way (``{"resourceType":…,"id":…,"meta":{``) and holds
     no ``versionId`` or ``lastUpdated`` of its own gets the two stamped in as text: the same
     JSON as :func:`served` makes, without decoding and encoding every resource of a page.
-    Anything else takes the parsing way.
+    Anything else takes the parsing way. This relies on stored bodies being compact JSON as
+    ``orjson.dumps`` writes them (no duplicate keys, no escaped letters): ingestion stores
+    nothing else (``records/tests/test_fhir_read_api.py`` checks the stored bodies).
     """
     head = (
         '{"resourceType":'
@@ -401,8 +403,13 @@ def served_json(
         + orjson.dumps(fhir_id).decode()
         + ',"meta":{'
     )
-    if body.startswith(head) and '"versionId"' not in body and '"lastUpdated"' not in body:
-        rest = body[len(head) :]
+    rest = body[len(head) :]
+    if (
+        body.startswith(head)
+        and rest[:1] in ('"', "}")  # a member or the end of meta next, as orjson writes it
+        and '"versionId"' not in body
+        and '"lastUpdated"' not in body
+    ):
         stamp = f'"versionId":"{version}","lastUpdated":"{instant(last_updated)}"'
         return orjson.Fragment(head + stamp + ("" if rest.startswith("}") else ",") + rest)
     return orjson.Fragment(orjson.dumps(served(body, version=version, last_updated=last_updated)))

@@ -16,9 +16,10 @@ Nothing is stored: results live until the request ends.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -166,6 +167,7 @@ class FhirServerSource:
     def __init__(self, http: FhirHttp) -> None:
         self.http = http
         self._capabilities: Capabilities | None = None
+        self.origin = origin_of(http.base_url)
 
     @classmethod
     def from_settings(cls, base_url: str) -> FhirServerSource:
@@ -206,36 +208,43 @@ class FhirServerSource:
     def find_patient_reading(
         self, cpr: str, key: str, queries: Iterable[SectionQuery]
     ) -> tuple[PatientRecord | None, dict[Section, SectionResult] | None]:
-        """The patient and the sections of ``queries`` in one round trip, where it can be.
+        """The patient and the sections of ``queries``, in the time of one round trip.
 
-        ``key`` is the server's id of the patient as found when the grant was opened: the page's
-        searches can then go in the same batch as the patient's own (``Patient?_id=…``, with
-        the consents). The answer counts only if that Patient still carries ``cpr``; otherwise
-        (the server merged or renumbered the patient) the patient is looked up by CPR number
-        as on a first visit and what was read along is dropped unread. Without a key, queries
-        or batches: ``(find_patient(cpr), None)``, and the caller reads the sections itself.
+        ``key`` is this server's id of the patient as found when the grant was opened (the
+        caller passes it only for a grant opened on this source, ``origin``). The page's
+        searches of ``Patient/<key>`` go out as one batch at once, beside the search of the
+        patient by CPR number (which alone decides who the patient is: exactly one match, or
+        none, or refused). Their answer counts only if that search finds the patient under
+        ``key``; otherwise (merged, renumbered) it is dropped unread, a failure of it too, and
+        the caller reads the sections of the patient found. Without a key, queries or
+        batches: ``(find_patient(cpr), None)``.
         """
         wanted = list(queries)
         if not key or not wanted or not is_valid_id(key) or not self.batches():
             return self.find_patient(cpr), None
         now = dt.datetime.now(dt.UTC)
         searches = self._plan(wanted)
-        with_consents = self.capabilities().consents_with_patient
-        pairs = [("_id", key), ("_count", "2")]
-        if with_consents:
-            pairs.append(("_revinclude", "Consent:patient"))
         named = PatientRecord(key, cpr, "", None, "", "", deceased=False, resource={})
-        urls = [f"Patient?{urlencode(pairs)}"]
-        urls += [_search_path(named, search, bounds, now) for search, bounds in searches]
-        answered = self._batch(urls)
-        if answered is None:
-            return self.find_patient(cpr), None
-        patient = self._patient(answered[0], cpr, with_consents)
-        if patient is None or patient.key != key:
-            log.info("live source: the grant's patient id no longer names the citizen")
-            return self.find_patient(cpr), None
+        urls = [_search_path(named, search, bounds, now) for search, bounds in searches]
+        ahead = _EXECUTOR.submit(self._batch, urls)
+        try:
+            patient = self.find_patient(cpr)
+        except BaseException:
+            if not ahead.cancel():
+                wait([ahead])  # nothing of the hospital's is left running for a refused page
+            raise
+        try:
+            pages = ahead.result()
+        except SourceUnavailable:
+            if patient is not None and patient.key == key:
+                raise  # the page's own searches failed: the page cannot be shown
+            pages = None  # searches of an id that is not the citizen's any more: never mind
+        if patient is None or patient.key != key or pages is None:
+            if patient is not None and patient.key != key:
+                log.info("live source: the grant's patient id no longer names the citizen")
+            return patient, None
         found = self._run_all(
-            patient, searches, now, first_pages=dict(zip(searches, answered[1:], strict=True))
+            patient, searches, now, first_pages=dict(zip(searches, pages, strict=True))
         )
         return patient, self._results(patient, wanted, found, now)
 
@@ -279,6 +288,7 @@ class FhirServerSource:
             checked = tuple(consent for consent in consents if _belongs_to(consent, key))
         return PatientRecord(
             key=str(resource["id"]),
+            origin=self.origin,
             cpr=cpr,
             name=f"{columns['given']} {columns['family']}".strip(),
             birth_date=columns["birth_date"],
@@ -574,6 +584,11 @@ class FhirServerSource:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def origin_of(base_url: str) -> str:
+    """The ``PatientRecord.origin`` of ids from the FHIR server at ``base_url``."""
+    return "fhir:" + hashlib.sha256(base_url.rstrip("/").encode()).hexdigest()[:24]
 
 
 def _search_path(

@@ -861,29 +861,54 @@ def test_a_fhir_client_over_http_discovers_gets_a_token_searches_and_pages(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "as_text"),
     [
         # The usual stored form: meta third, with tags of its own.
-        '{"resourceType":"Flag","id":"f-1","meta":{"tag":[{"code":"HTEST"}]},"status":"active"}',
-        '{"resourceType":"Flag","id":"f-1","meta":{},"status":"active"}',  # an empty meta
+        ('{"resourceType":"Flag","id":"f-1","meta":{"tag":[{"code":"HTEST"}]},"status":"a"}', True),
+        ('{"resourceType":"Flag","id":"f-1","meta":{},"status":"active"}', True),  # empty meta
+        # Quoted words in a text are not the meta's keys.
+        (
+            '{"resourceType":"Flag","id":"f-1","meta":{"tag":[]},'
+            '"code":{"text":"\\"versionId\\": \\"meta\\":{"}}',
+            True,
+        ),
         # The sender's own versionId and lastUpdated: ours replace them.
-        '{"resourceType":"Flag","id":"f-1","meta":{"versionId":"9","lastUpdated":"2020-01-01"}}',
-        '{"resourceType":"Flag","id":"f-1","status":"active"}',  # no meta
-        '{"id":"f-1","resourceType":"Flag","meta":{"tag":[]}}',  # another key order
-        # A text that mentions "meta" must not be mistaken for the meta.
-        '{"resourceType":"Flag","id":"f-1","code":{"text":"\\"meta\\":{"},"meta":{}}',
+        ('{"resourceType":"Flag","id":"f-1","meta":{"versionId":"9","lastUpdated":"2020"}}', False),
+        ('{"resourceType":"Flag","id":"f-1","status":"active"}', False),  # no meta
+        ('{"id":"f-1","resourceType":"Flag","meta":{"tag":[]}}', False),  # another key order
+        ('{"resourceType":"Flag","id":"f-1","meta":{ },"status":"active"}', False),  # not compact
+        ('{"resourceType":"Flag","id":"f-1","code":{"text":"\\"meta\\":{"},"meta":{}}', False),
     ],
 )
-def test_a_resource_is_served_the_same_whether_stamped_as_text_or_parsed(body: str) -> None:
-    from indblik.records.api.views import served, served_json
+def test_a_resource_is_served_the_same_whether_stamped_as_text_or_parsed(
+    body: str, as_text: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from indblik.records.api import views
 
     moment = dt.datetime(2026, 3, 4, 5, 6, 7, 891000, tzinfo=dt.UTC)
-    parsed = served(body, version=3, last_updated=moment)
-    embedded = served_json(
+    parsed = views.served(body, version=3, last_updated=moment)
+    parsings: list[str] = []
+    served = views.served
+
+    def parsing(parsed_body: str, **kwargs: Any) -> dict[str, Any]:
+        parsings.append(parsed_body)
+        return served(parsed_body, **kwargs)
+
+    monkeypatch.setattr(views, "served", parsing)
+    embedded = views.served_json(
         body, resource_type="Flag", fhir_id="f-1", version=3, last_updated=moment
     )
+    assert parsings == ([] if as_text else [body])
     text = orjson.dumps({"resource": embedded})
     assert orjson.loads(text) == {"resource": parsed}
     assert parsed["meta"]["versionId"] == "3"
     assert parsed["meta"]["lastUpdated"] == "2026-03-04T05:06:07.891Z"
-    assert text.count(b'"versionId"') == 1
+    assert orjson.loads(text)["resource"]["meta"]["versionId"] == "3"
+
+
+def test_stored_bodies_are_compact_json_as_the_read_api_expects(rich: Patient) -> None:
+    # served_json stamps meta into the stored text: it needs orjson's own compact form.
+    bodies = Resource.objects.values_list("body", flat=True)
+    assert bodies
+    for stored_body in bodies:
+        assert stored_body == orjson.dumps(orjson.loads(stored_body)).decode()

@@ -257,6 +257,80 @@ def test_a_page_is_one_batch_when_the_server_offers_it(
     assert proxy.seen.count("GET /fhir/r4/metadata") == 1
 
 
+PAGE_QUERIES = [SectionQuery(s) for s in (Section.LAB, Section.DEVICES, Section.CONSENTS)]
+
+
+def test_a_page_read_beside_the_patient_search_is_the_page_read_after_it(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    cpr = local_citizens.cpr or ""
+    via_proxy.capabilities()
+    before = len(proxy.seen)
+    patient, read = via_proxy.find_patient_reading(cpr, local_citizens.fhir_id, PAGE_QUERIES)
+    # The search by CPR number and the page's batch, sent together.
+    assert sorted(proxy.seen[before:]) == ["POST /fhir/r4/", "POST /fhir/r4/Patient/_search"]
+    assert patient is not None and read is not None
+    assert patient == via_proxy.find_patient(cpr)
+    after = via_proxy.sections(patient, PAGE_QUERIES)
+    for query in PAGE_QUERIES:
+        assert ids(read[query.section].resources) == ids(after[query.section].resources)
+    assert read[Section.LAB].resources
+
+
+def test_beside_the_remembered_id_two_patients_with_the_cpr_number_are_still_refused(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    # A duplicate record of the citizen appeared at the hospital since the grant was opened.
+    def twice(bundle: dict[str, Any]) -> dict[str, Any]:
+        entry = bundle["entry"][0]
+        twin = {**entry, "resource": {**entry["resource"], "id": "twin"}}
+        return {**bundle, "entry": [entry, twin]}
+
+    proxy.faults.append(Fault(match="Patient/_search", rewrite=twice))
+    with pytest.raises(AmbiguousPatient):
+        via_proxy.find_patient_reading(
+            local_citizens.cpr or "", local_citizens.fhir_id, PAGE_QUERIES
+        )
+
+
+@pytest.mark.parametrize("answer", ["empty", "404 entries", "broken"])
+def test_a_remembered_id_that_no_longer_names_the_citizen_is_dropped(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient, answer: str
+) -> None:
+    # The hospital merged or renumbered the citizen: some servers answer searches of an id
+    # they no longer know with 404 entries (HAPI), others with nothing.
+    def gone(bundle: dict[str, Any]) -> dict[str, Any]:
+        if answer == "broken":
+            return {"resourceType": "Bundle", "type": "searchset"}
+        if answer == "empty":
+            return bundle
+        entries = [{"response": {"status": "404 Not Found"}} for _ in bundle["entry"]]
+        return {**bundle, "entry": entries}
+
+    proxy.faults.append(Fault(match="/fhir/r4/", exact=True, rewrite=gone, times=1))
+    patient, read = via_proxy.find_patient_reading(
+        local_citizens.cpr or "", "merged-away-1", PAGE_QUERIES
+    )
+    assert read is None  # nothing read for the old id is used
+    assert patient is not None and patient.key == local_citizens.fhir_id
+    assert patient.origin == via_proxy.origin
+
+
+def test_a_failed_page_search_beside_the_right_patient_fails_the_page(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    def refused_entry(bundle: dict[str, Any]) -> dict[str, Any]:
+        first = {**bundle["entry"][0], "response": {"status": "500 Internal Server Error"}}
+        return {**bundle, "entry": [first, *bundle["entry"][1:]]}
+
+    proxy.faults.append(Fault(match="/fhir/r4/", exact=True, rewrite=refused_entry))
+    with pytest.raises(SourceUnavailable) as caught:
+        via_proxy.find_patient_reading(
+            local_citizens.cpr or "", local_citizens.fhir_id, PAGE_QUERIES
+        )
+    assert caught.value.kind == "http-5xx"
+
+
 @pytest.mark.parametrize(
     ("rewrite", "kind"),
     [
