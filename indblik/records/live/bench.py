@@ -47,6 +47,7 @@ def _measure(patients: int, requests: int, hospital_database: str) -> dict[str, 
 
     from indblik.access.testing import grant_client
     from indblik.chart.tests.conftest import STORY_NOW
+    from indblik.core.server import THREADS
     from indblik.records import synth
     from indblik.records.ingest import ingest_resources
     from indblik.records.live.source import origin_of
@@ -58,10 +59,13 @@ def _measure(patients: int, requests: int, hospital_database: str) -> dict[str, 
     ingest_resources(resources, source="bench", validate=False)
     richest = Patient.objects.annotate(size=Count("resources")).order_by("-size", "pk").first()
     assert richest is not None
+    # Run as `indblik serve` runs by default: 2 x cores + 1 workers of THREADS threads.
     hospital = HospitalServer(
         Path(tempfile.mkdtemp(prefix="indblik-hospital-")),
         resources,
         database_url=hospital_database,
+        workers=2 * (os.cpu_count() or 1) + 1,
+        threads=THREADS,
     )
     hospital.start()
     # As a grant opened on the live source: it remembers the hospital's id of the citizen.

@@ -43,9 +43,17 @@ class HospitalServer:
     """A real Indblik (gunicorn) with its own store, serving ``/fhir/r4/`` on loopback."""
 
     def __init__(
-        self, directory: Path, resources: Iterable[dict[str, Any]], *, database_url: str = ""
+        self,
+        directory: Path,
+        resources: Iterable[dict[str, Any]],
+        *,
+        database_url: str = "",
+        workers: int = 1,
+        threads: int = 16,
     ) -> None:
         self.directory = directory
+        self.workers = workers
+        self.threads = threads
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.fhir_base = f"{self.base}/fhir/r4"
@@ -91,9 +99,9 @@ class HospitalServer:
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
-                "1",
+                str(self.workers),
                 "--threads",
-                "16",
+                str(self.threads),
             ],
             env=clean_environment(self.env),
             stdout=log,
