@@ -2,13 +2,11 @@
 
 Both run in a thread on 127.0.0.1, can be stopped and started again on the same port, and
 keep what they received. The PKI (a CA, the server's and a client's certificate, and an
-unrelated CA) is made at test time with ``cryptography``.
+unrelated CA) is made at test time (``indblik.core.tests.pki``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import re
 import socket
@@ -20,10 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from indblik.core.tests.pki import Authority, subject_of
 
 
 @dataclass(frozen=True)
@@ -38,110 +33,20 @@ class Pki:
     other_ca: Path
 
 
-def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
-def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def _leaf(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, name: str, *, server: bool
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [
-                    x509.ExtendedKeyUsageOID.SERVER_AUTH
-                    if server
-                    else x509.ExtendedKeyUsageOID.CLIENT_AUTH
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    return key, builder.sign(ca_key, hashes.SHA256())
-
-
 def make_pki(directory: Path) -> Pki:
     """Create a CA, a server certificate (localhost, 127.0.0.1), a client one, another CA."""
-    ca_key, ca_cert = _ca("Indblik test CA")
-    server_key, server_cert = _leaf(ca_key, ca_cert, "localhost", server=True)
-    client_key, client_cert = _leaf(ca_key, ca_cert, "indblik-forwarder", server=False)
-    _, other_cert = _ca("Some other CA")
-    pem = serialization.Encoding.PEM
-    pki = Pki(
-        ca=directory / "ca.pem",
-        server_cert=directory / "server.pem",
-        server_key=directory / "server-key.pem",
-        client_cert=directory / "client.pem",
-        client_key=directory / "client-key.pem",
-        other_ca=directory / "other-ca.pem",
+    ca = Authority(directory, "Indblik test CA")
+    server = ca.issue("server", subject_of("CN=localhost"), dns=("localhost",), ips=("127.0.0.1",))
+    client = ca.issue("client", subject_of("CN=indblik-forwarder"))
+    other = Authority(directory, "Some other CA")
+    return Pki(
+        ca=ca.path,
+        server_cert=server.cert,
+        server_key=server.key,
+        client_cert=client.cert,
+        client_key=client.key,
+        other_ca=other.path,
     )
-    pki.ca.write_bytes(ca_cert.public_bytes(pem))
-    pki.server_cert.write_bytes(server_cert.public_bytes(pem))
-    _write_key(server_key, pki.server_key)
-    pki.client_cert.write_bytes(client_cert.public_bytes(pem))
-    _write_key(client_key, pki.client_key)
-    pki.other_ca.write_bytes(other_cert.public_bytes(pem))
-    return pki
 
 
 # --- RFC 5425 syslog receiver -------------------------------------------------------------

@@ -9,7 +9,6 @@ the real client address only as told by the trusted proxy.
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
 import json
 import shutil
@@ -24,11 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from indblik.core.tests.pki import Authority, Issued, subject_of
 from indblik.core.tests.production import clean_environment, indblik, production_environment
 
 pytestmark = pytest.mark.slow
@@ -46,99 +42,6 @@ def nginx_binary() -> str | None:
     )
 
 
-# --- a test PKI --------------------------------------------------------------------------
-@dataclass
-class Issued:
-    cert: Path
-    key: Path
-
-
-class Authority:
-    """A CA that issues server and client certificates into ``directory``."""
-
-    def __init__(self, directory: Path, name: str) -> None:
-        self.directory = directory
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = dt.datetime.now(dt.UTC)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(self.key, hashes.SHA256())
-        )
-        self.path = directory / f"{name.replace(' ', '-')}.pem"
-        self.path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-
-    def issue(
-        self,
-        name: str,
-        subject: x509.Name,
-        *,
-        dns: tuple[str, ...] = (),
-        expired: bool = False,
-    ) -> Issued:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
-        start, end = (
-            (now - dt.timedelta(days=10), now - dt.timedelta(days=1))
-            if expired
-            else (now - dt.timedelta(minutes=5), now + dt.timedelta(days=7))
-        )
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if dns else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if dns:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False
-            )
-        cert = builder.sign(self.key, hashes.SHA256())
-        issued = Issued(self.directory / f"{name}.crt", self.directory / f"{name}.key")
-        issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        issued.key.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        return issued
-
-
-def subject_of(dn: str) -> x509.Name:
-    # "CN=a,O=b,C=DK" (RFC 4514, most specific first) -> an x509 Name.
-    return x509.Name.from_rfc4514_string(dn)
-
-
-# --- the servers -------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
