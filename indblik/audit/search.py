@@ -194,13 +194,15 @@ def bundle(
                 "search": {"mode": "match"},
             }
         )
-    return {
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "timestamp": canonical.canonical_time(timezone.now()),
         "link": links,
-        "entry": entries,
     }
+    if entries:  # FHIR JSON has no empty arrays: no matches, no "entry"
+        bundle["entry"] = entries
+    return bundle
 
 
 def _link(endpoint: str, search: Search, feed_id: int) -> str:

@@ -85,7 +85,7 @@ def patient(cpr: str = KAREN) -> str:
 
 
 def event_ids(bundle: dict[str, Any]) -> list[int]:
-    return [int(entry["resource"]["id"].rsplit("-", 1)[1]) for entry in bundle["entry"]]
+    return [int(entry["resource"]["id"].rsplit("-", 1)[1]) for entry in bundle.get("entry", [])]
 
 
 def link(bundle: dict[str, Any], relation: str) -> str | None:

@@ -157,7 +157,8 @@ def _resource(rtype: str) -> dict[str, Any]:
 def _type_documentation(rtype: str, kind: str) -> str:
     paging = (
         f"_count: default {searchparams.DEFAULT_COUNT}, at most {searchparams.MAX_COUNT} "
-        "(larger is clipped); the next link carries an opaque cursor valid for an hour."
+        "(larger is clipped; 0: Bundle.total alone); the next link carries an opaque cursor "
+        "valid for an hour."
     )
     if kind == "patient":
         return f"One patient per search, by CPR identifier or _id. {paging}"

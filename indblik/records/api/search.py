@@ -335,12 +335,13 @@ def _one(parameters: Mapping[str, Sequence[str]], name: str) -> str:
 def _count(values: Sequence[str]) -> int | None:
     if not values:
         return None
-    problem = f"_count must be a whole number from 1 (at most {searchparams.MAX_COUNT} are sent)"
+    problem = (
+        "_count must be a whole number: 0 for the number of matches alone, else how many a "
+        f"page holds (at most {searchparams.MAX_COUNT} are sent)"
+    )
     if len(values) > 1 or not values[0].isascii() or not values[0].isdigit():
         raise SearchError(problem, "value")
     count = int(values[0][:9])
-    if count < 1:
-        raise SearchError(problem, "value")
     return min(count, searchparams.MAX_COUNT)  # FHIR: a server may return fewer than asked
 
 
@@ -417,8 +418,11 @@ def pages(
     return answers
 
 
-def resource_sql(search: Search, patient_pk: int | None) -> tuple[str, list[Any]]:
-    """Return one page of a search of stored resources as SQL and its parameters.
+def resource_sql(
+    search: Search, patient_pk: int | None, *, paged: bool = True
+) -> tuple[str, list[Any]]:
+    """Return one page of a search of stored resources as SQL and its parameters
+    (``paged=False``: the number of its matches in all).
 
     A patient's resources are read through the ``(patient, resource_type, -date)`` index (the
     cost grows with that record, never with the store); shared types through their unique key.
@@ -468,11 +472,26 @@ def resource_sql(search: Search, patient_pk: int | None) -> tuple[str, list[Any]
             else "date ASC NULLS LAST, id ASC"
         )
     table = connection.ops.quote_name(Resource._meta.db_table)
+    if not paged:
+        return f"SELECT count(*) FROM {table} WHERE {' AND '.join(where)}", params  # noqa: S608
     sql = (
         f"SELECT {', '.join(_SQL_COLUMNS)} FROM {table} "  # noqa: S608 - values are params
         f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
     )
     return sql, [*params, search.count + 1]
+
+
+def total(search: Search, *, patient_pk: int | None) -> int:
+    """Return how many resources match ``search`` in all (FHIR ``_count=0``: ``Bundle.total``).
+
+    Counted through the same indexes as a page (one patient's rows of one type), from the
+    start whatever the page's position. Not for Patient searches (at most one citizen each).
+    """
+    sql, params = resource_sql(replace(search, after=None), patient_pk, paged=False)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _after_sql(search: Search) -> tuple[str, list[Any]]:

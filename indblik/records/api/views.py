@@ -45,6 +45,7 @@ from indblik.records.api.search import (
     parse,
     patient_of,
     position,
+    total,
 )
 from indblik.records.models import Feed, FeedCredential, Patient, Resource
 from indblik.records.validation import is_resource_type, is_valid_id
@@ -185,6 +186,8 @@ def answer_search(request: HttpRequest, feed: Feed, wanted: Search) -> HttpRespo
             details["patient"] = "not found"
         else:
             patient_pk, cpr = patient
+    if wanted.count == 0:
+        return _answer_total(request, feed, wanted, details, cpr=cpr, patient_pk=patient_pk)
     if wanted.kind != "linked" or patient_pk is not None:
         rows, more = _read_page(request, wanted, patient_pk)
     if wanted.kind == "patient":
@@ -217,6 +220,38 @@ def answer_search(request: HttpRequest, feed: Feed, wanted: Search) -> HttpRespo
     return fhir_response(_bundle(wanted, rows, extra, more=more, client_id=feed.pk), 200)
 
 
+def _answer_total(
+    request: HttpRequest,
+    feed: Feed,
+    wanted: Search,
+    details: dict[str, Any],
+    *,
+    cpr: str,
+    patient_pk: int | None,
+) -> HttpResponse:
+    """``_count=0``: how many match (``Bundle.total``) and no entries; audited like a page."""
+    found = 0
+    if wanted.kind == "patient":
+        # At most one citizen per number or id: read them, so the audit row names whom.
+        rows = page(replace(wanted, count=searchparams.MAX_COUNT, after=None), patient_pk=None)[0]
+        found = len(rows)
+        if rows:
+            cpr = rows[0].cpr or cpr
+        else:
+            details["patient"] = "not found"
+    elif wanted.kind != "linked" or patient_pk is not None:
+        found = total(wanted, patient_pk=patient_pk)
+    details.update(summary="count", matches=found)
+    unavailable = _audit(
+        request, feed, cpr=cpr, section=wanted.resource_type, resource_ids=[], details=details
+    )
+    if unavailable is not None:
+        return unavailable
+    bundle = _bundle(wanted, [], [], more=False, client_id=feed.pk)
+    bundle["total"] = found
+    return fhir_response(bundle, 200)
+
+
 def _read_page(
     request: HttpRequest, wanted: Search, patient_pk: int | None
 ) -> tuple[list[StoredRow], bool]:
@@ -241,7 +276,7 @@ def read_ahead(request: HttpRequest, searches: Sequence[Search]) -> None:
     memo = getattr(request, "indblik_patients", None)
     wanted: list[tuple[Search, int | None]] = []
     for search in searches:
-        if search.kind != "linked":
+        if search.kind != "linked" or search.count == 0:  # a count reads no page
             continue
         patient = patient_of(search, memo)
         if patient is not None and (search, patient[0]) not in wanted:
@@ -361,13 +396,15 @@ def _bundle(
         links.append({"relation": "next", "url": link(following)})
     entries = [_entry(api, row, "match") for row in rows]
     entries += [_entry(api, row, "include") for row in extra]
-    return {
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "timestamp": instant(dt.datetime.now(dt.UTC)),
         "link": links,
-        "entry": entries,
     }
+    if entries:  # FHIR JSON has no empty arrays: no matches, no "entry"
+        bundle["entry"] = entries
+    return bundle
 
 
 def _entry(api: str, row: StoredRow, mode: str) -> dict[str, Any]:

@@ -261,7 +261,36 @@ def test_count_is_clipped_at_200_and_defaults_to_50(reader: Client, rich: Patien
 
     assert len(ids(bundle)) == min(50, stored(rich, "Observation").count())
     assert len(ids(clipped)) == min(200, stored(rich, "Observation").count())
-    problem(reader.get("/fhir/r4/Observation", {"patient": rich.fhir_id, "_count": "0"}))
+
+
+def test_count_zero_answers_how_many_match_and_nothing_else(reader: Client, rich: Patient) -> None:
+    # FHIR: _count=0 is _summary=count, the number of matches in Bundle.total, no entries.
+    lab = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
+    for params, expected in (
+        ({"patient": rich.fhir_id}, stored(rich, "Observation").count()),
+        (
+            {"patient": rich.fhir_id, "category": lab},
+            stored(rich, "Observation").filter(category__contains="laboratory").count(),
+        ),
+        ({"patient": "nobody-here"}, 0),
+    ):
+        counted = ok(reader.get("/fhir/r4/Observation", {**params, "_count": "0"}))
+        assert counted["total"] == expected, params
+        assert "entry" not in counted
+        assert [link["relation"] for link in counted["link"]] == ["self"]
+        event = reads()[-1]
+        assert event.details["summary"] == "count"
+        assert event.details["matches"] == expected
+        assert resource_ids(event) == []  # no resource was disclosed
+    assert expected == 0 and event.details["patient"] == "not found"
+    assert reads()[0].patient_cpr == rich.cpr
+    one = ok(reader.get("/fhir/r4/Patient", {"_id": rich.fhir_id, "_count": "0"}))
+    assert one["total"] == 1 and "entry" not in one
+    assert reads()[-1].patient_cpr == rich.cpr  # whose record was counted
+    assert ok(reader.get("/fhir/r4/Patient", {"_id": "nobody", "_count": "0"}))["total"] == 0
+    # Its own link repeats the count, not a page.
+    again = ok(reader.get(local(counted["link"][0]["url"])))
+    assert again["total"] == 0 and "entry" not in again
 
 
 def test_date_prefixes_select_by_the_clinical_date_in_danish_time(
