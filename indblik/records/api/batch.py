@@ -138,6 +138,13 @@ def _summary(entries: list[api.BatchRead]) -> dict[str, Any]:
     summary: dict[str, Any] = {"interaction": "batch", "entries": len(entries)}
     summary.update(interactions)
     summary["types"] = types
+    # A count (_count=0) names no resource: its number is what the client learned.
+    counted: dict[str, int] = {}
+    for entry in entries:
+        if entry.details.get("summary") == "count":
+            counted[entry.section] = counted.get(entry.section, 0) + int(entry.details["matches"])
+    if counted:
+        summary["counted"] = counted
     if any(entry.details.get("patient") == "not found" for entry in entries):
         summary["patient"] = "not found"
     return summary

@@ -341,7 +341,8 @@ def _count(values: Sequence[str]) -> int | None:
     )
     if len(values) > 1 or not values[0].isascii() or not values[0].isdigit():
         raise SearchError(problem, "value")
-    count = int(values[0][:9])
+    digits = values[0].lstrip("0") or "0"
+    count = int(digits) if len(digits) <= 9 else searchparams.MAX_COUNT
     return min(count, searchparams.MAX_COUNT)  # FHIR: a server may return fewer than asked
 
 

@@ -241,6 +241,7 @@ def _answer_total(
             details["patient"] = "not found"
     elif wanted.kind != "linked" or patient_pk is not None:
         found = total(wanted, patient_pk=patient_pk)
+    details.pop("page", None)  # counted from the start, whatever link it came by
     details.update(summary="count", matches=found)
     unavailable = _audit(
         request, feed, cpr=cpr, section=wanted.resource_type, resource_ids=[], details=details

@@ -23,6 +23,7 @@ from indblik.records.tests.test_fhir_read_api import (
     ok,
     problem,
     reads,
+    resource_ids,
 )
 
 pytestmark = pytest.mark.django_db
@@ -280,3 +281,52 @@ def test_the_page_order_is_the_searchs_own_undated_last(reader: Client, rich: Pa
         )
         assert found == expected
         assert len(found) > 10  # several pages, the undated rows on the last
+
+
+def test_counts_in_a_batch_are_answered_and_audited_with_their_numbers(
+    reader: Client, rich: Patient
+) -> None:
+    pid = rich.fhir_id
+    observations = Resource.objects.filter(patient=rich, resource_type="Observation").count()
+    encounters = Resource.objects.filter(patient=rich, resource_type="Encounter").count()
+    answer = ok(
+        batch(
+            reader,
+            f"Observation?patient={pid}&_count=0",
+            f"Encounter?patient={pid}&_count=0",
+            f"Condition?patient={pid}&_count=2",
+        )
+    )
+    counted, encountered, page = (entry["resource"] for entry in answer["entry"])
+    assert counted["total"] == observations and "entry" not in counted
+    assert encountered["total"] == encounters and "entry" not in encountered
+    assert "total" not in page and len(page["entry"]) == 2
+    event = reads()[-1]
+    assert event.details["counted"] == {"Observation": observations, "Encounter": encounters}
+    assert len(resource_ids(event)) == 2  # only the page's two conditions were disclosed
+
+
+def test_a_count_needs_the_same_scopes_as_a_page(rich: Patient) -> None:
+    key = kit.ec_key()
+    kit.register("narrow", key)
+    token = kit.access_token(Client(), key, "narrow", scope="system/Patient.read")
+    narrow = Client(headers={"Authorization": f"Bearer {token}"})
+    refused = narrow.get("/fhir/r4/Observation", {"patient": rich.fhir_id, "_count": "0"})
+    assert refused.status_code == 403
+    refused = narrow.get(
+        "/fhir/r4/Patient", {"_id": rich.fhir_id, "_revinclude": "Consent:patient", "_count": "0"}
+    )
+    assert "does not cover Consent" in problem(refused, 403)
+    answered = ok(narrow.get("/fhir/r4/Patient", {"_id": rich.fhir_id, "_count": "0"}))
+    assert answered["total"] == 1
+
+
+@pytest.mark.parametrize(("given", "page_size"), [("0000000001", 1), ("007", 7), ("000", 0)])
+def test_leading_zeros_do_not_change_what_count_means(
+    reader: Client, rich: Patient, given: str, page_size: int
+) -> None:
+    answer = ok(reader.get("/fhir/r4/Observation", {"patient": rich.fhir_id, "_count": given}))
+    if page_size:
+        assert len(answer["entry"]) == page_size and "total" not in answer
+    else:
+        assert "entry" not in answer and answer["total"] > 0

@@ -291,6 +291,7 @@ def test_count_zero_answers_how_many_match_and_nothing_else(reader: Client, rich
     # Its own link repeats the count, not a page.
     again = ok(reader.get(local(counted["link"][0]["url"])))
     assert again["total"] == 0 and "entry" not in again
+    assert "page" not in reads()[-1].details  # counted from the start, not a "next" page
 
 
 def test_date_prefixes_select_by_the_clinical_date_in_danish_time(
