@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,7 +207,8 @@ def result_row(resource: Mapping[str, Any]) -> Result | None:
     analysis = common.display_text(code) or _("Unnamed analysis")
     quantity = resource.get("valueQuantity")
     number: float | None = None
-    unit = _unit(quantity)
+    raw_unit = _unit(quantity)  # the analysis's key keeps the unit as sent
+    unit = unit_text(raw_unit)
     if isinstance(quantity, Mapping):
         raw = quantity.get("value")
         if isinstance(raw, int | float) and not isinstance(raw, bool):
@@ -231,7 +233,7 @@ def result_row(resource: Mapping[str, Any]) -> Result | None:
     return Result(
         resource_id=str(resource.get("id", "")),
         analysis=analysis,
-        key=_key(code, analysis, unit),
+        key=_key(code, analysis, raw_unit),
         value=value,
         number=number,
         unit=unit,
@@ -262,6 +264,17 @@ def _unit(quantity: Any) -> str:
     if not isinstance(quantity, Mapping):
         return ""
     return str(quantity.get("unit") or quantity.get("code") or "")
+
+
+_POWER_OF_TEN = re.compile(r"(?<![\d.,])10[\^*](-?\d{1,2})(?!\d)")
+_SUPERSCRIPT = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+
+
+def unit_text(unit: str) -> str:
+    """A unit as read on paper: a power of ten written ``10^9`` (or UCUM's ``10*9``) as 10⁹."""
+    return _POWER_OF_TEN.sub(lambda match: "10" + match.group(1).translate(_SUPERSCRIPT), unit)
 
 
 def order(resource: Mapping[str, Any]) -> Order:

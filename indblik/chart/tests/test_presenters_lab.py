@@ -141,3 +141,23 @@ def test_the_key_alone_is_the_key_of_the_whole_row() -> None:
     for resource in [*shapes, *cast(list[Mapping[str, Any]], generated)]:
         row = lab.result_row(resource)
         assert lab.result_key(resource) == (row.key if row else None), resource
+
+
+def test_powers_of_ten_in_units_read_as_on_paper() -> None:
+    cases = {
+        "\N{MULTIPLICATION SIGN} 10^9/L": "\N{MULTIPLICATION SIGN} 10⁹/L",  # the lab's text
+        "10*9/L": "10⁹/L",  # UCUM's code, when that is all there is
+        "10*12/L": "10¹²/L",
+        "10^-3": "10⁻³",
+        "mmol/L": "mmol/L",
+        "2010^9": "2010^9",  # not a power of ten
+        "1.10^9": "1.10^9",
+        "10^123": "10^123",  # three digits: left alone
+    }
+    for given, shown in cases.items():
+        assert lab.unit_text(given) == shown, given
+    times = "\N{MULTIPLICATION SIGN}"
+    leukocytes = obs(6.6, valueQuantity={"value": 6.6, "unit": f"{times} 10^9/L", "code": "10*9/L"})
+    row = lab.result_row(leukocytes)
+    assert row is not None and row.unit == f"{times} 10⁹/L"
+    assert row.key == lab.result_key(leukocytes)  # grouped by the unit as sent
