@@ -61,6 +61,9 @@ class Search:
             "sort": "-date" if self.newest_first else "date",
             "page": "next" if self.after else "first",
         }
+        if self.count == 0:  # FHIR's _summary=count: how many, from the start, no events
+            details["summary"] = "count"
+            del details["page"]
         if self.since:
             details["since"] = canonical.canonical_time(self.since)
         if self.until:
@@ -119,10 +122,12 @@ def _count(values: Sequence[str]) -> int | None:
     if not values:
         return None
     if len(values) > 1 or not values[0].isascii() or not values[0].isdigit():
-        raise SearchError(f"_count must be a whole number from 1 to {MAX_COUNT}", "value")
-    count = int(values[0])
-    if count < 1:
-        raise SearchError(f"_count must be a whole number from 1 to {MAX_COUNT}", "value")
+        raise SearchError(
+            f"_count must be a whole number from 0 (the number of events alone) to {MAX_COUNT}",
+            "value",
+        )
+    digits = values[0].lstrip("0") or "0"  # and never int() of thousands of digits
+    count = int(digits) if len(digits) <= 9 else MAX_COUNT
     return min(count, MAX_COUNT)  # FHIR: a server may return fewer than asked
 
 
@@ -139,6 +144,11 @@ def _cpr(value: str) -> str:
     if not (len(digits) == 10 and digits.isascii() and digits.isdigit()):
         raise SearchError("a CPR number has 10 digits", "value")
     return digits
+
+
+def total(search: Search) -> int:
+    """Return how many events match ``search`` in all (``_count=0``: ``Bundle.total``)."""
+    return query(replace(search, after=None)).count()
 
 
 def page(search: Search) -> tuple[list[AuditEvent], bool]:

@@ -66,7 +66,8 @@ def _search(request: HttpRequest, feed: Feed, parameters: QueryDict) -> HttpResp
             "transient",
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-    events, more = audit_search.page(search)
+    counting = search.count == 0
+    events, more = ([], False) if counting else audit_search.page(search)
     body = audit_search.bundle(
         search,
         events,
@@ -75,4 +76,6 @@ def _search(request: HttpRequest, feed: Feed, parameters: QueryDict) -> HttpResp
         base_url=settings.INDBLIK_BASE_URL,
         source_id=settings.INDBLIK_AUDIT_SOURCE_ID,
     )
+    if counting:
+        body["total"] = audit_search.total(search)
     return fhir_response(body, 200)

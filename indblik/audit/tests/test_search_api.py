@@ -161,7 +161,7 @@ def test_only_get_is_allowed_on_the_search(portal: Client) -> None:
         # The end of year 9999 has no end: a 400, never a 500 (the record API's rule too).
         ({"patient": patient(), "date": "gt9999-12-31T23:59:59Z"}, "value"),
         ({"patient": patient(), "date": "9999-12-31"}, "value"),
-        ({"patient": patient(), "_count": "0"}, "value"),
+        ({"patient": patient(), "_count": "-1"}, "value"),
         ({"patient": patient(), "_count": "ten"}, "value"),
         ({"patient": patient(), "_sort": "_lastUpdated"}, "not-supported"),
         ({"patient": patient(), "_format": "xml"}, "not-supported"),
@@ -248,6 +248,28 @@ def test_every_search_is_audited_with_the_citizen_and_the_portal_as_actor(
         "page": "first",
         "since": "2025-02-28T23:00:00.000000Z",
     }
+
+
+def test_count_zero_answers_how_many_events_and_shows_none(
+    portal: Client, lookups: Callable[..., list[AuditEvent]]
+) -> None:
+    lookups(5)
+    lookups(2, cpr=OTHER)
+
+    def karens() -> int:  # her five lookups, and the portal's reads of her log so far
+        return AuditEvent.objects.filter(patient_cpr=KAREN).count()
+
+    counted = body(search(portal, patient=patient(), _count="0"))
+    assert counted["total"] == karens() == 6 and "entry" not in counted
+    assert [item["relation"] for item in counted["link"]] == ["self"]
+    read = reads_of_the_log()[-1]
+    assert read.details["summary"] == "count" and "page" not in read.details
+    again = body(portal.get(link(counted, "self") or ""))  # the count's own link counts again
+    assert again["total"] == karens() == 7
+    # Leading zeros and absurdly long numbers mean what they say, never a 500.
+    assert len(event_ids(body(search(portal, patient=patient(), _count="0002")))) == 2
+    huge = body(search(portal, patient=patient(), _count="9" * 5000))
+    assert len(event_ids(huge)) == karens() == 9
 
 
 def test_a_search_whose_audit_write_fails_answers_503_and_shows_nothing(
