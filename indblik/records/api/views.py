@@ -561,7 +561,9 @@ def _token_form(request: HttpRequest) -> dict[str, str]:
     if request.content_type != FORM:
         raise smart.TokenRefused("invalid_request", f"send the request as {FORM}")
     length = request.META.get("CONTENT_LENGTH") or "0"
-    if not length.isdigit() or int(length) > MAX_TOKEN_REQUEST_BYTES:
+    if not (length.isascii() and length.isdigit() and len(length) <= 9) or (
+        int(length) > MAX_TOKEN_REQUEST_BYTES
+    ):
         raise smart.TokenRefused("invalid_request", "the request is too large")
     form: dict[str, str] = {}
     for name, values in request.POST.lists():

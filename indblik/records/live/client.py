@@ -267,7 +267,12 @@ class FhirHttp:
                 method, url, params=params, data=form, content=body, headers=headers
             ) as response:
                 declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                if (
+                    declared
+                    and declared.isascii()
+                    and declared.isdigit()
+                    and (len(declared) > 15 or int(declared) > self.max_bytes)
+                ):
                     raise SourceUnavailable("oversized", "the answer is larger than allowed")
                 chunks: list[bytes] = []
                 size = 0

@@ -493,3 +493,13 @@ def _jti(signed: str) -> str:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     jti: str = claims["jti"]
     return jti
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "\N{SUPERSCRIPT TWO}", "99999999999"])
+def test_a_token_request_declaring_an_absurd_length_is_refused_not_a_500(length: str) -> None:
+    # Another server than gunicorn might pass such a header on: a 400, never an int() error.
+    response = Client().post(
+        kit.TOKEN_URL, "grant_type=client_credentials", content_type=kit.FORM, CONTENT_LENGTH=length
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
