@@ -31,7 +31,7 @@ from django.utils.crypto import salted_hmac
 from indblik.audit import canonical
 from indblik.audit.forward import codes, fhir
 from indblik.audit.models import AuditEvent
-from indblik.core.fhirsearch import SearchError, date_bounds
+from indblik.core.fhirsearch import SearchError, count_value, date_bounds
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
@@ -84,7 +84,7 @@ def parse(parameters: Mapping[str, Sequence[str]], *, feed_id: int) -> Search:
     for value in parameters.get("_format", []):
         if value not in JSON_FORMATS:
             raise SearchError("only JSON is served (_format=json)", "not-supported")
-    count = _count(parameters.get("_count", []))
+    count = count_value(parameters.get("_count", []), MAX_COUNT)
     if "_cursor" in parameters:
         if set(parameters) - {"_cursor", "_count", "_format"}:
             raise SearchError("use the link as it was given: _cursor alone (or with _count)")
@@ -116,19 +116,6 @@ def _one(parameters: Mapping[str, Sequence[str]], name: str) -> str:
     if len(values) != 1:
         raise SearchError(f"{name} may be given once")
     return values[0]
-
-
-def _count(values: Sequence[str]) -> int | None:
-    if not values:
-        return None
-    if len(values) > 1 or not values[0].isascii() or not values[0].isdigit():
-        raise SearchError(
-            f"_count must be a whole number from 0 (the number of events alone) to {MAX_COUNT}",
-            "value",
-        )
-    digits = values[0].lstrip("0") or "0"  # and never int() of thousands of digits
-    count = int(digits) if len(digits) <= 9 else MAX_COUNT
-    return min(count, MAX_COUNT)  # FHIR: a server may return fewer than asked
 
 
 def _cpr(value: str) -> str:

@@ -1,4 +1,4 @@
-"""What Indblik's two FHIR search APIs share: their error, and FHIR date parameters as ranges.
+"""What Indblik's two FHIR search APIs share: their error, ``_count``, and dates as ranges.
 
 The record read API (``indblik.records.api.search``) and the audit log's ``AuditEvent``
 search (``indblik.audit.search``) parse date parameters the same way: a prefix (``eq``,
@@ -29,6 +29,26 @@ class SearchError(ValueError):
     def __init__(self, message: str, code: str = "invalid") -> None:
         super().__init__(message)
         self.code = code
+
+
+def count_value(values: Sequence[str], maximum: int) -> int | None:
+    """Return the ``_count`` asked for (None: not given), at most ``maximum``.
+
+    0 asks for the number of matches alone (FHIR's ``_summary=count``). Leading zeros change
+    nothing, and a number of thousands of digits is never given to ``int()`` (which refuses
+    more than 4,300): it is read as the maximum. Anything else is a SearchError.
+    """
+    if not values:
+        return None
+    if len(values) > 1 or not values[0].isascii() or not values[0].isdigit():
+        raise SearchError(
+            "_count must be a whole number: 0 for the number of matches alone, else how many "
+            f"a page holds (at most {maximum} are sent)",
+            "value",
+        )
+    digits = values[0].lstrip("0") or "0"
+    count = int(digits) if len(digits) <= 9 else maximum
+    return min(count, maximum)  # FHIR: a server may return fewer than asked
 
 
 def date_bounds(name: str, values: Sequence[str]) -> tuple[dt.datetime | None, dt.datetime | None]:

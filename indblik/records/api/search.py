@@ -33,7 +33,7 @@ from django.db.models import Q, QuerySet, Value
 from django.utils.crypto import salted_hmac
 
 from indblik.audit.sanitize import clean_text
-from indblik.core.fhirsearch import SearchError, date_bounds
+from indblik.core.fhirsearch import SearchError, count_value, date_bounds
 from indblik.records import fhir, searchparams
 from indblik.records.ingest.derive import parse_reference
 from indblik.records.models import Patient, Resource
@@ -176,7 +176,7 @@ def parse(parameters: Mapping[str, Sequence[str]], *, resource_type: str, client
     for value in parameters.get("_pretty", ()):
         if value not in ("true", "false"):
             raise SearchError("_pretty is true or false")
-    count = _count(parameters.get("_count", ()))
+    count = count_value(parameters.get("_count", ()), searchparams.MAX_COUNT)
     if "_cursor" in parameters:
         if set(parameters) - RESULT_PARAMETERS - {"_cursor"}:
             raise SearchError("use the link as it was given: _cursor alone (or with _count)")
@@ -330,20 +330,6 @@ def _one(parameters: Mapping[str, Sequence[str]], name: str) -> str:
     if len(values) != 1:
         raise SearchError(f"{name} may be given once")
     return values[0]
-
-
-def _count(values: Sequence[str]) -> int | None:
-    if not values:
-        return None
-    problem = (
-        "_count must be a whole number: 0 for the number of matches alone, else how many a "
-        f"page holds (at most {searchparams.MAX_COUNT} are sent)"
-    )
-    if len(values) > 1 or not values[0].isascii() or not values[0].isdigit():
-        raise SearchError(problem, "value")
-    digits = values[0].lstrip("0") or "0"
-    count = int(digits) if len(digits) <= 9 else searchparams.MAX_COUNT
-    return min(count, searchparams.MAX_COUNT)  # FHIR: a server may return fewer than asked
 
 
 def _named(name: str) -> str:

@@ -441,10 +441,9 @@ def served_json(
         + orjson.dumps(fhir_id).decode()
         + ',"meta":{'
     )
-    rest = body[len(head) :]
+    rest = body[len(head) :] if body.startswith(head) else ""
     if (
-        body.startswith(head)
-        and rest[:1] in ('"', "}")  # a member or the end of meta next, as orjson writes it
+        rest[:1] in ('"', "}")  # a member or the end of meta next, as orjson writes it
         and '"versionId"' not in body
         and '"lastUpdated"' not in body
     ):

@@ -239,9 +239,9 @@ class FhirServerSource:
             if patient is not None and patient.key == key:
                 raise  # the page's own searches failed: the page cannot be shown
             pages = None  # searches of an id that is not the citizen's any more: never mind
+        if patient is not None and patient.key != key:
+            log.info("live source: the grant's patient id no longer names the citizen")
         if patient is None or patient.key != key or pages is None:
-            if patient is not None and patient.key != key:
-                log.info("live source: the grant's patient id no longer names the citizen")
             return patient, None
         found = self._run_all(
             patient, searches, now, first_pages=dict(zip(searches, pages, strict=True))

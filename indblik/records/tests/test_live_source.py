@@ -105,18 +105,20 @@ def test_an_unknown_cpr_number_is_no_patient(live: FhirServerSource) -> None:
     assert live.find_patient("0101010000") is None
 
 
+def with_a_twin(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A Patient search's answer with a second record of the same citizen (another id)."""
+    entry = bundle["entry"][0]
+    twin = {**entry, "resource": {**entry["resource"], "id": "twin"}}
+    return {**bundle, "entry": [entry, twin]}
+
+
 def test_two_patients_with_the_same_cpr_number_are_refused_not_guessed(
     hospital: HospitalServer,
     proxy: FaultProxy,
     via_proxy: FhirServerSource,
     local_citizens: Patient,
 ) -> None:
-    def twice(bundle: dict[str, Any]) -> dict[str, Any]:
-        entry = bundle["entry"][0]
-        twin = {**entry, "resource": {**entry["resource"], "id": "twin"}}
-        return {**bundle, "entry": [entry, twin]}
-
-    proxy.faults.append(Fault(match="Patient/_search", rewrite=twice))
+    proxy.faults.append(Fault(match="Patient/_search", rewrite=with_a_twin))
     with pytest.raises(AmbiguousPatient):
         via_proxy.find_patient(local_citizens.cpr or "")
 
@@ -281,12 +283,7 @@ def test_beside_the_remembered_id_two_patients_with_the_cpr_number_are_still_ref
     proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
 ) -> None:
     # A duplicate record of the citizen appeared at the hospital since the grant was opened.
-    def twice(bundle: dict[str, Any]) -> dict[str, Any]:
-        entry = bundle["entry"][0]
-        twin = {**entry, "resource": {**entry["resource"], "id": "twin"}}
-        return {**bundle, "entry": [entry, twin]}
-
-    proxy.faults.append(Fault(match="Patient/_search", rewrite=twice))
+    proxy.faults.append(Fault(match="Patient/_search", rewrite=with_a_twin))
     with pytest.raises(AmbiguousPatient):
         via_proxy.find_patient_reading(
             local_citizens.cpr or "", local_citizens.fhir_id, PAGE_QUERIES
