@@ -240,6 +240,18 @@ def bench_live(kind: str, patients: int, requests: int) -> list[Result]:
         "aim (1.5 x local) ms": round(1.5 * data["local"]["median_ms"], 1),
     }
     results.append(floor)
+    handling = Result(
+        "this side's CPU on a live page's answers (decode + R4 check)", kind, "ms (median)"
+    )
+    handling.runs = [data["answer_handling"]["median_ms"]]
+    handling.notes = {
+        "p95 ms": data["answer_handling"]["p95_ms"],
+        "local + floor + this ms": data["local_plus_floor_plus_handling_ms"],
+        "its ratio to local": round(
+            data["local_plus_floor_plus_handling_ms"] / data["local"]["median_ms"], 2
+        ),
+    }
+    results.append(handling)
     return results
 
 
@@ -368,6 +380,9 @@ class WrkRun:
     p50_ms: float
     p99_ms: float
     errors: int
+    # CPU time of the whole machine (server, database and wrk) per request served; 2 cores
+    # serve at most 2000 / this requests per second, however the work is spread.
+    cpu_ms_per_request: float = 0.0
 
 
 def run_wrk(url: str, cookie: str, *, seconds: int, connections: int) -> WrkRun:
@@ -377,6 +392,7 @@ def run_wrk(url: str, cookie: str, *, seconds: int, connections: int) -> WrkRun:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is not installed: `make bench` installs it (Debian package wrk)")
+    busy_before = _machine_busy_seconds()
     completed = subprocess.run(  # noqa: S603 - fixed arguments
         [
             wrk,
@@ -392,6 +408,7 @@ def run_wrk(url: str, cookie: str, *, seconds: int, connections: int) -> WrkRun:
         capture_output=True,
         text=True,
     )
+    busy = _machine_busy_seconds() - busy_before
     out = completed.stdout
 
     def latency(label: str) -> float:
@@ -404,12 +421,27 @@ def run_wrk(url: str, cookie: str, *, seconds: int, connections: int) -> WrkRun:
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*?timeout (\d+)", out)
+    served = re.search(r"^\s*(\d+) requests in", out, re.MULTILINE)
     return WrkRun(
         requests_per_second=float(rate.group(1)) if rate else 0.0,
         p50_ms=latency("50"),
         p99_ms=latency("99"),
         errors=(int(bad.group(1)) if bad else 0) + (int(errors.group(1)) if errors else 0),
+        cpu_ms_per_request=busy * 1000 / int(served.group(1)) if served and busy > 0 else 0.0,
     )
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the machine has spent busy since boot, all cores (``/proc/stat``)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    # user nice system idle iowait irq softirq steal …: busy is user, nice, system, irq and
+    # softirq (not idle, not waiting for the disk, not time the hypervisor gave others).
+    busy = sum(fields[0:3]) + sum(fields[5:7])
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def bench_chart(
@@ -456,11 +488,15 @@ def bench_chart(
             size = _wait_and_fetch(chart, setup["cookie"], urllib.request)
             floor = f"{base}/bench/floor/{size}"
             _wait_and_fetch(floor, setup["cookie"], urllib.request)
+            handle = setup["chart"].strip("/").split("/")[-1]
+            guarded = f"{base}/bench/guarded/{handle}/{size}"
+            _wait_and_fetch(guarded, setup["cookie"], urllib.request)
             bare = f"http://127.0.0.1:{bare_port}/bench/bare/{size}"
             _wait_and_fetch(bare, "", urllib.request)
-            measured: dict[str, list[WrkRun]] = {"bare": [], "floor": [], "snapshot": []}
+            pages = (("bare", bare), ("floor", floor), ("guarded", guarded), ("snapshot", chart))
+            measured: dict[str, list[WrkRun]] = {name: [] for name, _ in pages}
             for _ in range(runs):
-                for name, target in (("bare", bare), ("floor", floor), ("snapshot", chart)):
+                for name, target in pages:
                     measured[name].append(
                         run_wrk(target, setup["cookie"], seconds=seconds, connections=32)
                     )
@@ -472,6 +508,7 @@ def bench_chart(
     for name, label in (
         ("bare", "bare Django page, same size (no middleware, no database)"),
         ("floor", "floor page, same size"),
+        ("guarded", "guarded floor: floor + grant re-check + audit row, same size"),
         ("snapshot", "snapshot page"),
     ):
         result = Result(f"chart: {label} ({store})", kind, "pages/s")
@@ -479,22 +516,28 @@ def bench_chart(
         result.notes = {
             "p50 ms": _median_text(run.p50_ms for run in measured[name]),
             "p99 ms": _median_text(run.p99_ms for run in measured[name]),
+            "machine CPU ms/page": _median_text(
+                (run.cpu_ms_per_request for run in measured[name]), 2
+            ),
             "errors": sum(run.errors for run in measured[name]),
             "bytes": size,
         }
         results.append(result)
-    ratio = statistics.median(r.requests_per_second for r in measured["snapshot"]) / max(
-        1.0, statistics.median(r.requests_per_second for r in measured["floor"])
-    )
-    results[-1].notes["snapshot/floor"] = f"{ratio:.2f}"
-    floor_ratio = statistics.median(r.requests_per_second for r in measured["floor"]) / max(
-        1.0, statistics.median(r.requests_per_second for r in measured["bare"])
-    )
-    results[-2].notes["floor/bare"] = f"{floor_ratio:.2f}"
+    results[-1].notes["snapshot/floor"] = f"{_rate_ratio(measured, 'snapshot', 'floor'):.2f}"
+    results[-1].notes["snapshot/guarded"] = f"{_rate_ratio(measured, 'snapshot', 'guarded'):.2f}"
+    results[-2].notes["guarded/floor"] = f"{_rate_ratio(measured, 'guarded', 'floor'):.2f}"
+    results[-3].notes["floor/bare"] = f"{_rate_ratio(measured, 'floor', 'bare'):.2f}"
     results[-1].notes["record"] = f"{setup['richest_resources']} resources"
     if filler:
         results[-1].notes["filler copy s"] = setup["filler_seconds"]
     return results
+
+
+def _rate_ratio(measured: dict[str, list[WrkRun]], page: str, against: str) -> float:
+    """The median pages/s of ``page`` over that of ``against`` (same run, alternating)."""
+    return statistics.median(r.requests_per_second for r in measured[page]) / max(
+        1.0, statistics.median(r.requests_per_second for r in measured[against])
+    )
 
 
 def _gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -522,8 +565,8 @@ def _gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[byte
     )
 
 
-def _median_text(values: Any) -> str:
-    return f"{statistics.median(list(values)):.1f}"
+def _median_text(values: Any, digits: int = 1) -> str:
+    return f"{statistics.median(list(values)):.{digits}f}"
 
 
 def _wait_and_fetch(url: str, cookie: str, urllib_request: Any) -> int:

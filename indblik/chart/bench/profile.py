@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cookie", required=True, help="name=value of the session cookie")
     parser.add_argument("--chart", required=True, help="the chart URL printed by setup")
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--floor", type=int, default=13731, help="bytes of the floor page")
+    parser.add_argument("--floor", type=int, default=13732, help="bytes of the floor page")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "indblik.chart.bench.settings")
     django.setup()
