@@ -3,9 +3,13 @@
 A *visit* is what one person from one organisation did in the record in one sitting: the
 consecutive lookups (newest first) by the same user, for the same organisation, on the same
 day and for the same purpose, with the parts of the record they saw. A refused attempt is a
-row of its own. The query reads only the citizen's own rows, newest first, through the
-``(patient_cpr, at)`` index, in batches of :data:`BATCH` events — the cost of a page does not
-grow with the size of the table.
+row of its own. Another system's reads through the FHIR read API (another Indblik's live
+source, a FHIR client) are visits of that system, with the kinds of record data it read; the
+hospital's patient portal reading this log through the API is not a lookup of the record.
+
+The query reads only the citizen's own rows, newest first, through the ``(patient_cpr, at)``
+index, in batches of :data:`BATCH` events — the cost of a page does not grow with the size of
+the table.
 """
 
 from __future__ import annotations
@@ -14,12 +18,19 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from indblik.audit import Action, Outcome
 from indblik.audit.models import AuditEvent
-from indblik.followup.events import CITIZEN_ACTIONS, attempted_refusal, zone
+from indblik.followup.events import (
+    CITIZEN_ACTIONS,
+    MACHINE_READ_ACTIONS,
+    attempted_refusal,
+    zone,
+)
 from indblik.identity.models import User
 from indblik.records.sections import TITLES, Section
 
@@ -27,6 +38,38 @@ PAGE_SIZE = 20  # visits per page
 BATCH = 400  # events read per page (a visit longer than this continues on the next page)
 EMERGENCY = "emergency"
 _SECTIONS = {section.value: section for section in Section}
+# What a system read, in the citizen's words, by FHIR resource type (the API's audit rows
+# name types, not chart pages; a type that several pages show gets a wider title).
+_TYPE_TITLES: dict[str, Promise] = {
+    "Patient": TITLES[Section.DEMOGRAPHICS],
+    "RelatedPerson": TITLES[Section.DEMOGRAPHICS],
+    "Encounter": TITLES[Section.ENCOUNTERS],
+    "Composition": _("Notes and discharge summaries"),
+    "Observation": _("Lab tests and measurements"),
+    "DiagnosticReport": _("Results and reports"),
+    "ImagingStudy": TITLES[Section.RESULTS_REVIEW],
+    "Procedure": TITLES[Section.PROCEDURES],
+    "Device": TITLES[Section.DEVICES],
+    "DeviceUseStatement": TITLES[Section.DEVICES],
+    "DocumentReference": _("Documents and images"),
+    "Media": _("Documents and images"),
+    "Binary": _("Documents and images"),
+    "Communication": TITLES[Section.CORRESPONDENCE],
+    "EpisodeOfCare": TITLES[Section.EPISODES],
+    "ServiceRequest": _("Referrals and orders"),
+    "QuestionnaireResponse": TITLES[Section.ASSESSMENTS],
+    "Condition": _("Diagnoses and problems"),
+    "FamilyMemberHistory": TITLES[Section.HISTORY],
+    "Appointment": _("Appointments"),
+    "CarePlan": TITLES[Section.CARE_PLANS],
+    "Goal": TITLES[Section.CARE_PLANS],
+    "Flag": TITLES[Section.ALERTS],
+    "AllergyIntolerance": TITLES[Section.ALLERGIES],
+    "Consent": _("Blocks and consents"),
+}
+OTHER_DATA = _("Other parts of the record")
+# The API's audit rows of reads that are not of the citizen's record.
+_NOT_RECORD = frozenset({"AuditEvent"})
 
 
 @dataclass
@@ -49,10 +92,17 @@ class Visit:
     searched: bool = False
     lookups: int = 0
     last_id: int = 0
+    machine: bool = False  # another system's reads through the FHIR read API
+    resource_types: list[str] = field(default_factory=list)
 
     @property
     def section_titles(self) -> list[str]:
-        return [str(TITLES[_SECTIONS[name]]) for name in self.sections]
+        titles = [str(TITLES[_SECTIONS[name]]) for name in self.sections]
+        for rtype in self.resource_types:
+            title = str(_TYPE_TITLES.get(rtype, OTHER_DATA))
+            if title not in titles:
+                titles.append(title)
+        return titles
 
     @property
     def same_minute(self) -> bool:
@@ -81,6 +131,11 @@ def citizen_log(cpr: str, *, cursor: int | None = None) -> LogPage:
         )
         if at is not None:
             rows = rows.filter(Q(at__lt=at) | Q(at=at, pk__lt=cursor))
+    # Whether a row names any resource (an API read that found nothing names none), without
+    # reading the lists themselves.
+    rows = rows.annotate(
+        showed=ExpressionWrapper(~Q(resource_ids="[]"), output_field=BooleanField())
+    )
     events = list(
         rows.order_by("-at", "-id").values(
             "id",
@@ -96,6 +151,7 @@ def citizen_log(cpr: str, *, cursor: int | None = None) -> LogPage:
             "reason",
             "decision_reasons",
             "details",
+            "showed",
         )[: BATCH + 1]
     )
     more = len(events) > BATCH
@@ -126,14 +182,17 @@ def _group(events: list[dict[str, Any]]) -> list[Visit]:
             )
             if not refusal:
                 continue  # the end of a grant, not an attempt: nothing for the citizen
+        machine = event["action"] in MACHINE_READ_ACTIONS
+        if machine and not _machine_read_of_record(event):
+            continue
         emergency = event["purpose"] == EMERGENCY
         key = (
             event["user_id"],
             event["organisation_cvr"],
             local.date(),
             emergency,
-            refusal or "lookup",
-            event["id"] if refusal else 0,
+            refusal or ("machine" if machine else "lookup"),
+            event["actor_name"] if machine else event["id"] if refusal else 0,
         )
         if key != current_key or not visits:
             visits.append(
@@ -146,6 +205,7 @@ def _group(events: list[dict[str, Any]]) -> list[Visit]:
                     organisation_cvr=event["organisation_cvr"],
                     emergency=emergency,
                     refusal=refusal,
+                    machine=machine,
                 )
             )
             current_key = key
@@ -160,6 +220,11 @@ def _group(events: list[dict[str, Any]]) -> list[Visit]:
         if action == Action.ACCESS_ALLOWED:
             continue  # opened the access; the lookups follow
         visit.lookups += 1
+        if machine:
+            # Newest first: this event's types come before what later events read.
+            read = list(dict.fromkeys(_types_read(event)))
+            visit.resource_types = read + [t for t in visit.resource_types if t not in read]
+            continue
         if event["section"] in _SECTIONS and event["section"] not in visit.sections:
             visit.sections.append(event["section"])
         visit.printed |= action == Action.PAGE_PRINT
@@ -168,6 +233,30 @@ def _group(events: list[dict[str, Any]]) -> list[Visit]:
     for visit in visits:
         visit.sections.reverse()  # in the order they were seen
     return visits
+
+
+def _machine_read_of_record(event: dict[str, Any]) -> bool:
+    """True for an API read that showed something of the record (or counted it).
+
+    Not: the patient portal reading this log (AuditEvent), and a search by CPR number that
+    found no record (the system learnt only that there is none).
+    """
+    if event["section"] in _NOT_RECORD:
+        return False
+    details = event["details"] if isinstance(event["details"], dict) else {}
+    return not (details.get("patient") == "not found" and not event["showed"])
+
+
+def _types_read(event: dict[str, Any]) -> list[str]:
+    """The resource types an API read showed: a batch names its entries' types."""
+    details = event["details"] if isinstance(event["details"], dict) else {}
+    if event["section"] == "batch":
+        if details.get("continued"):
+            return []  # the ids of the batch's first row, continued: its types are there
+        types = details.get("types")
+        named = [str(rtype) for rtype in types] if isinstance(types, dict) else []
+        return [rtype for rtype in named if rtype not in _NOT_RECORD]
+    return [event["section"]] if event["section"] else []
 
 
 def _add_professions(visits: list[Visit]) -> None:

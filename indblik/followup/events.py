@@ -22,12 +22,16 @@ LOOKUP_ACTIONS: tuple[str, ...] = (
     Action.PAGE_PRINT,
     Action.SECTION_SEARCH,
 )
+# A read by another system through the FHIR read API (another Indblik's live source, a
+# FHIR client): the system is the reader; its own users' lookups are in its own log.
+MACHINE_READ_ACTIONS: tuple[str, ...] = (Action.FHIR_READ,)
 # What the citizen's log reads: lookups, the decisions that opened them (they carry the
-# reason for an emergency lookup) and refusals.
+# reason for an emergency lookup), refusals and other systems' reads.
 CITIZEN_ACTIONS: tuple[str, ...] = (
     *LOOKUP_ACTIONS,
     Action.ACCESS_ALLOWED,
     Action.ACCESS_DENIED,
+    *MACHINE_READ_ACTIONS,
 )
 # Refusals of a chart request that are the grant ending (timeout, sign-out, another session)
 # rather than someone trying to see a record they may not: not shown, not flagged.

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from indblik.audit import Action, Outcome
@@ -20,6 +21,7 @@ from indblik.followup.tests.conftest import (
     make_patient,
     make_user,
 )
+from indblik.followup.tests.test_citizen_log_machine_reads import a_live_page, system_client
 from indblik.identity.demo_idp import personas
 from indblik.records.models import Resource
 
@@ -83,16 +85,22 @@ def test_a_citizen_reads_min_log_prints_it_and_blocks_an_organisation(
         details={"stage": "decide"},
     )
 
+    with time_machine.travel(ago(2, 11, 5)):
+        # Another Indblik reads her record through this one's FHIR API, as a live page does.
+        a_live_page(system_client(), karen)
+
     sign_in(page, demo_site, "citizen", "/min-log/")
     assert page.locator("h1").inner_text() == "Min log"
     rows = page.locator("table.fu-log tbody tr")
-    assert rows.count() == 4
+    assert rows.count() == 5
     first = rows.nth(0).inner_text()
     assert "Mette Holm" in first and "Sygeplejerske" in first and "Udskrevet" in first
     assert "Notater" in first and "Epikriser" in first
-    assert "Akut adgang" in rows.nth(2).inner_text()
-    assert "åndenød" in rows.nth(2).inner_text()
-    assert "Afvist" in rows.nth(3).inner_text()
+    machine = rows.nth(1).inner_text()
+    assert "FHIR-snitfladen" in machine and "Prøvesvar og målinger" in machine
+    assert "Akut adgang" in rows.nth(3).inner_text()
+    assert "åndenød" in rows.nth(3).inner_text()
+    assert "Afvist" in rows.nth(4).inner_text()
     assert axe_violations(page) == []
     screenshot(page, "1-min-log")
 
