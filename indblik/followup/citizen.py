@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import BooleanField, Case, Q, Value, When
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -36,6 +36,7 @@ from indblik.records.sections import TITLES, Section
 
 PAGE_SIZE = 20  # visits per page
 BATCH = 400  # events read per page (a visit longer than this continues on the next page)
+MAX_BATCHES = 10  # batches read at most for one page when they make no visit
 EMERGENCY = "emergency"
 _SECTIONS = {section.value: section for section in Section}
 # What a system read, in the citizen's words, by FHIR resource type (the API's audit rows
@@ -68,8 +69,20 @@ _TYPE_TITLES: dict[str, Promise] = {
     "Consent": _("Blocks and consents"),
 }
 OTHER_DATA = _("Other parts of the record")
-# The API's audit rows of reads that are not of the citizen's record.
-_NOT_RECORD = frozenset({"AuditEvent"})
+_TYPE_ORDER = {rtype: position for position, rtype in enumerate(_TYPE_TITLES)}
+# API reads that are no read of the citizen's record, left out in SQL (so that they cannot
+# fill a batch): the patient portal reading this log (AuditEvent), and a read that found no
+# record of the citizen and named nothing (a batch says "not found" only when none of its
+# entries found the citizen). CASE, not a bare condition: a row without the JSON key is kept.
+_NOT_A_READ_OF_THE_RECORD = Case(
+    When(
+        Q(action__in=MACHINE_READ_ACTIONS, section="AuditEvent")
+        | Q(action__in=MACHINE_READ_ACTIONS, resource_ids="[]", details__patient="not found"),
+        then=Value(True),
+    ),
+    default=Value(False),
+    output_field=BooleanField(),
+)
 
 
 @dataclass
@@ -120,8 +133,18 @@ class LogPage:
 
 
 def citizen_log(cpr: str, *, cursor: int | None = None) -> LogPage:
-    """Return a page of ``cpr``'s log, newest first, from before the event ``cursor``."""
-    rows = AuditEvent.objects.filter(patient_cpr=cpr, action__in=CITIZEN_ACTIONS)
+    """Return a page of ``cpr``'s log, newest first, from before the event ``cursor``.
+
+    A batch of events that makes no visit (refusals that were a grant ending, grants opened
+    without a lookup) does not end the page: up to :data:`MAX_BATCHES` batches are read until
+    one does, so a run of such events cannot hide older lookups behind an empty page.
+    """
+    rows = (
+        AuditEvent.objects.filter(patient_cpr=cpr, action__in=CITIZEN_ACTIONS)
+        .alias(hidden=_NOT_A_READ_OF_THE_RECORD)
+        .filter(hidden=False)
+    )
+    position: tuple[dt.datetime, int] | None = None
     if cursor is not None:
         # The cursor is an event id of this citizen's log; anything else is the first page.
         at = (
@@ -130,43 +153,48 @@ def citizen_log(cpr: str, *, cursor: int | None = None) -> LogPage:
             .first()
         )
         if at is not None:
-            rows = rows.filter(Q(at__lt=at) | Q(at=at, pk__lt=cursor))
-    # Whether a row names any resource (an API read that found nothing names none), without
-    # reading the lists themselves.
-    rows = rows.annotate(
-        showed=ExpressionWrapper(~Q(resource_ids="[]"), output_field=BooleanField())
-    )
-    events = list(
-        rows.order_by("-at", "-id").values(
-            "id",
-            "at",
-            "action",
-            "outcome",
-            "user_id",
-            "actor_name",
-            "organisation_cvr",
-            "organisation_name",
-            "section",
-            "purpose",
-            "reason",
-            "decision_reasons",
-            "details",
-            "showed",
-        )[: BATCH + 1]
-    )
-    more = len(events) > BATCH
-    visits = _group(events[:BATCH])
-    if more and len(visits) > 1:
-        visits.pop()  # may continue in the next batch: it starts the next page whole
-    if len(visits) > PAGE_SIZE:
-        visits, more = visits[:PAGE_SIZE], True
-    next_cursor = None
-    if more:
-        next_cursor = visits[-1].last_id if visits else events[BATCH - 1]["id"]
-    # A grant opened without a page read after it (rare) is not a lookup.
-    visits = [visit for visit in visits if visit.lookups or visit.refusal]
+            position = (at, cursor)
+    visits: list[Visit] = []
+    next_cursor: int | None = None
+    for _batch in range(MAX_BATCHES):
+        page = rows
+        if position is not None:
+            at, before = position
+            page = rows.filter(Q(at__lt=at) | Q(at=at, pk__lt=before))
+        events = list(page.order_by("-at", "-id").values(*_COLUMNS)[: BATCH + 1])
+        more = len(events) > BATCH
+        visits = _group(events[:BATCH])
+        if more and len(visits) > 1:
+            visits.pop()  # may continue in the next batch: it starts the next page whole
+        if len(visits) > PAGE_SIZE:
+            visits, more = visits[:PAGE_SIZE], True
+        next_cursor = None
+        if more:
+            next_cursor = visits[-1].last_id if visits else events[BATCH - 1]["id"]
+        # A grant opened without a page read after it (rare) is not a lookup.
+        visits = [visit for visit in visits if visit.lookups or visit.refusal]
+        if visits or next_cursor is None:
+            break
+        position = (next(e["at"] for e in events if e["id"] == next_cursor), next_cursor)
     _add_professions(visits)
     return LogPage(visits, next_cursor)
+
+
+_COLUMNS = (
+    "id",
+    "at",
+    "action",
+    "outcome",
+    "user_id",
+    "actor_name",
+    "organisation_cvr",
+    "organisation_name",
+    "section",
+    "purpose",
+    "reason",
+    "decision_reasons",
+    "details",
+)
 
 
 def _group(events: list[dict[str, Any]]) -> list[Visit]:
@@ -183,8 +211,6 @@ def _group(events: list[dict[str, Any]]) -> list[Visit]:
             if not refusal:
                 continue  # the end of a grant, not an attempt: nothing for the citizen
         machine = event["action"] in MACHINE_READ_ACTIONS
-        if machine and not _machine_read_of_record(event):
-            continue
         emergency = event["purpose"] == EMERGENCY
         key = (
             event["user_id"],
@@ -221,9 +247,10 @@ def _group(events: list[dict[str, Any]]) -> list[Visit]:
             continue  # opened the access; the lookups follow
         visit.lookups += 1
         if machine:
-            # Newest first: this event's types come before what later events read.
-            read = list(dict.fromkeys(_types_read(event)))
-            visit.resource_types = read + [t for t in visit.resource_types if t not in read]
+            read = set(visit.resource_types) | set(_types_read(event))
+            visit.resource_types = sorted(
+                read, key=lambda t: (_TYPE_ORDER.get(t, len(_TYPE_ORDER)), t)
+            )
             continue
         if event["section"] in _SECTIONS and event["section"] not in visit.sections:
             visit.sections.append(event["section"])
@@ -235,28 +262,28 @@ def _group(events: list[dict[str, Any]]) -> list[Visit]:
     return visits
 
 
-def _machine_read_of_record(event: dict[str, Any]) -> bool:
-    """True for an API read that showed something of the record (or counted it).
-
-    Not: the patient portal reading this log (AuditEvent), and a search by CPR number that
-    found no record (the system learnt only that there is none).
-    """
-    if event["section"] in _NOT_RECORD:
-        return False
-    details = event["details"] if isinstance(event["details"], dict) else {}
-    return not (details.get("patient") == "not found" and not event["showed"])
-
-
 def _types_read(event: dict[str, Any]) -> list[str]:
     """The resource types an API read showed: a batch names its entries' types."""
     details = event["details"] if isinstance(event["details"], dict) else {}
-    if event["section"] == "batch":
-        if details.get("continued"):
-            return []  # the ids of the batch's first row, continued: its types are there
-        types = details.get("types")
-        named = [str(rtype) for rtype in types] if isinstance(types, dict) else []
-        return [rtype for rtype in named if rtype not in _NOT_RECORD]
-    return [event["section"]] if event["section"] else []
+    if event["section"] != "batch":
+        return [event["section"]] if event["section"] else []
+    if details.get("continued"):
+        return []  # the ids of the batch's first row, continued: its types are there
+    types = details.get("types")
+    missed = details.get("not_found")
+    missed = missed if isinstance(missed, dict) else {}
+    if not isinstance(types, dict):
+        return []
+    # Only the types of entries that found the citizen's record.
+    return [
+        str(rtype)
+        for rtype, entries in types.items()
+        if _count(entries) > _count(missed.get(rtype)) and rtype != "AuditEvent"
+    ]
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _add_professions(visits: list[Visit]) -> None:

@@ -205,3 +205,40 @@ def test_professionals_are_refused(karen: Any) -> None:
 def test_the_page_is_never_cached(karen: Any) -> None:
     response = signed_in(make_citizen(karen.cpr)).get(URL)
     assert "no-store" in response["Cache-Control"]
+
+
+def test_a_page_of_events_that_make_no_visit_does_not_hide_older_lookups(
+    karen: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(citizen, "BATCH", 5)
+    mette = make_user(KK, name="Mette Holm")
+    log(mette, karen.cpr, at=local(2025, 3, 1, 9, 0), section="notes")
+    for minute in range(12):  # grants ending: not attempts, not shown
+        log(
+            mette,
+            karen.cpr,
+            at=local(2025, 3, 3, 9, minute),
+            action=Action.ACCESS_DENIED,
+            outcome=Outcome.REFUSED,
+            decision_reasons=("deny:grant-expired",),
+            details={"stage": "chart"},
+        )
+    # Batches without a visit are read on until one has one.
+    assert [visit.actor_name for visit in citizen.citizen_log(karen.cpr).visits] == ["Mette Holm"]
+
+    # At most MAX_BATCHES of them: then the page has no visits but a way on, and says so.
+    monkeypatch.setattr(citizen, "MAX_BATCHES", 1)
+    page = citizen.citizen_log(karen.cpr)
+    assert page.visits == [] and page.next_cursor is not None
+    client = signed_in(make_citizen(karen.cpr))
+    text = client.get(URL).content.decode()
+    assert "There are no lookups to show among these entries" in text
+    assert "Nobody has looked at your record" not in text
+    assert f"?before={page.next_cursor}" in text
+    seen: list[str] = []
+    cursor: int | None = page.next_cursor
+    while cursor is not None and len(seen) < 10:
+        step = citizen.citizen_log(karen.cpr, cursor=cursor)
+        seen += [visit.actor_name for visit in step.visits]
+        cursor = step.next_cursor
+    assert seen == ["Mette Holm"]

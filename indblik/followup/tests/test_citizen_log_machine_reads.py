@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import pytest
@@ -25,6 +26,7 @@ from indblik.records.tests import smart_kit as kit
 pytestmark = pytest.mark.django_db
 
 URL = "/min-log/"
+FORM = "application/x-www-form-urlencoded"
 SYSTEM = "lyngby-taarbaek-indblik"  # a client id is the feed's name, a slug
 
 
@@ -96,10 +98,12 @@ def test_a_systems_reads_are_one_visit_with_what_it_read(system: Client, patient
     assert visit.lookups == 4  # two patient searches, two batches
     with translation.override("en"):
         titles = visit.section_titles
+    # In a fixed order (a batch's types come from a JSON object, whose keys PostgreSQL's
+    # jsonb reorders).
     assert titles == [
         "Demographics",
-        "Lab tests and measurements",
         "Contacts",
+        "Lab tests and measurements",
         "Diagnoses and problems",
     ]
 
@@ -109,7 +113,7 @@ def test_a_systems_reads_are_one_visit_with_what_it_read(system: Client, patient
     assert f"{SYSTEM} (FHIR API)" in text
     assert "Another system, through the FHIR interface" in text
     assert "Lab tests and measurements" in text
-    assert "who looked is in that system's own log" in text
+    assert "the employee who looked is in that system's own log" in text
     assert "patient-portal" not in text
     assert cpr_of(patient) not in text
 
@@ -119,9 +123,11 @@ def test_the_log_in_danish_names_the_system_and_what_it_read(
 ) -> None:
     a_live_page(system, patient)
     text = signed_in(make_citizen(cpr_of(patient)), language="da").get(URL).content.decode()
-    assert "Et andet system, via FHIR-snitfladen" in text
-    assert "Prøvesvar og målinger" in text
-    assert "Læsninger fra andre systemer" in text
+    row = text[text.index("<tbody>") : text.index("</tbody>")]
+    assert f"{SYSTEM} (FHIR API)" in row
+    assert "Et andet system, via FHIR-snitfladen" in row
+    assert "Prøvesvar og målinger" in row and "Kontakter" in row
+    assert "Læst af et andet system via FHIR-snitfladen" in row
 
 
 def test_a_search_that_found_no_record_is_no_lookup(system: Client, patient: Patient) -> None:
@@ -147,3 +153,82 @@ def test_staff_and_system_reads_stay_separate_visits(system: Client, patient: Pa
     assert visits[0].profession == "Sygeplejerske"
     with translation.override("en"):
         assert visits[0].section_titles == ["Notes"]
+
+
+def batch(system: Client, *urls: str) -> Any:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": url}} for url in urls],
+    }
+    answered = system.post("/fhir/r4/", orjson.dumps(bundle), content_type="application/fhir+json")
+    assert answered.status_code == 200
+    return answered.json()
+
+
+def test_a_count_beside_an_entry_that_found_nobody_is_shown(
+    system: Client, patient: Patient
+) -> None:
+    # One entry finds nothing (a wrong id), the other counts her diagnoses: the count told
+    # the system something about her record, so the read is in her log.
+    answer = batch(
+        system,
+        f"Condition?patient={patient.fhir_id}&_count=0",
+        f"Patient?identifier={fhir.CPR_SYSTEM}|{cpr_of(patient)}&_id=no-such-id",
+    )
+    assert answer["entry"][0]["resource"]["total"] > 0
+    row = AuditEvent.objects.get(patient_cpr=cpr_of(patient), section="batch")
+    assert row.details["not_found"] == {"Patient": 1} and "patient" not in row.details
+    visits = citizen.citizen_log(cpr_of(patient)).visits
+    assert len(visits) == 1 and visits[0].machine
+    with translation.override("en"):
+        # The Patient entry found nothing: only what reached her record is named.
+        assert visits[0].section_titles == ["Diagnoses and problems"]
+
+
+def test_reads_that_are_not_of_the_record_cannot_bury_older_lookups(
+    system: Client, patient: Patient
+) -> None:
+    nurse = make_user(KK, name="Mette Holm", profession="Sygeplejerske")
+    log(nurse, cpr_of(patient), at=timezone.now() - dt.timedelta(days=1), section="lab")
+    token = auth.create_feed("patient-portal", scope=Feed.Scope.AUDIT_READ).token
+    portal = Client(headers={"Authorization": f"Bearer {token}"})
+    wanted = {"patient": f"{fhir.CPR_SYSTEM}|{cpr_of(patient)}"}
+    # More rows than one batch of the log (400): the portal polling the log by every way
+    # it can, and a system searching with an id that finds nothing.
+    for _ in range(140):
+        assert portal.get("/fhir/r4/AuditEvent", wanted).status_code == 200
+        assert portal.get("/fhir/r4/AuditEvent", {**wanted, "_count": "0"}).status_code == 200
+        by_form = portal.post("/fhir/r4/AuditEvent/_search", urlencode(wanted), content_type=FORM)
+        assert by_form.status_code == 200
+    for _ in range(10):
+        found = system.get(
+            "/fhir/r4/Patient",
+            {"identifier": f"{fhir.CPR_SYSTEM}|{cpr_of(patient)}", "_id": "no-such-id"},
+        )
+        assert found.status_code == 200
+    assert AuditEvent.objects.filter(patient_cpr=cpr_of(patient)).count() > citizen.BATCH
+    page = citizen.citizen_log(cpr_of(patient))
+    assert [visit.actor_name for visit in page.visits] == ["Mette Holm"]
+    assert page.next_cursor is None
+    text = signed_in(make_citizen(cpr_of(patient))).get(URL).content.decode()
+    assert "Mette Holm" in text and "patient-portal" not in text
+
+
+def test_a_batch_of_more_than_a_rows_ids_is_one_visit(system: Client, patient: Patient) -> None:
+    types = ("Observation", "DocumentReference", "ServiceRequest", "Procedure", "Encounter")
+    answer = batch(system, *(f"{t}?patient={patient.fhir_id}&_count=200" for t in types))
+    shown = sum(len(entry["resource"].get("entry", ())) for entry in answer["entry"])
+    assert 100 < shown <= 200  # two audit rows: the second continues the first
+    rows = AuditEvent.objects.filter(patient_cpr=cpr_of(patient), section="batch")
+    assert [row.details.get("continued", False) for row in rows.order_by("pk")] == [False, True]
+    visits = citizen.citizen_log(cpr_of(patient)).visits
+    assert len(visits) == 1 and visits[0].lookups == 2
+    with translation.override("en"):
+        assert visits[0].section_titles == [
+            "Contacts",
+            "Lab tests and measurements",
+            "Procedures",
+            "Documents and images",
+            "Referrals and orders",
+        ]

@@ -145,8 +145,16 @@ def _summary(entries: list[api.BatchRead]) -> dict[str, Any]:
             counted[entry.section] = counted.get(entry.section, 0) + int(entry.details["matches"])
     if counted:
         summary["counted"] = counted
-    if any(entry.details.get("patient") == "not found" for entry in entries):
+    # "not found" for the row only when no entry of it found the citizen (the row then names
+    # nothing of a record); entries that did not, beside ones that did, are counted by type.
+    missed: dict[str, int] = {}
+    for entry in entries:
+        if entry.details.get("patient") == "not found":
+            missed[entry.section] = missed.get(entry.section, 0) + 1
+    if missed and sum(missed.values()) == len(entries):
         summary["patient"] = "not found"
+    elif missed:
+        summary["not_found"] = missed
     return summary
 
 
