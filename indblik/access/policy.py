@@ -182,10 +182,19 @@ def blocks(
         if own is not None:
             consents.extend(_complete(local.section(own, query)))
     moment = now or timezone.now()
+    # A deny may name an organisation by a literal reference (Organization/<id>): read those
+    # Organizations for their CVR and SOR identifiers.
+    named = sorted({ref for consent in consents for ref in _literal_actors(consent)})
+    organisations: dict[str, Mapping[str, Any]] = {}
+    if named:
+        organisations.update(reader.resolve(named))
+        if not isinstance(reader, LocalStore):
+            organisations.update(LocalStore().resolve(named))
     return [
         str(consent.get("id", "?"))
         for consent in consents
-        if consent.get("resourceType") == "Consent" and blocks_organisation(consent, org, moment)
+        if consent.get("resourceType") == "Consent"
+        and blocks_organisation(consent, org, moment, organisations)
     ]
 
 
@@ -201,34 +210,120 @@ def _complete(result: SectionResult) -> list[Mapping[str, Any]]:
     return list(result.resources)
 
 
-def blocks_organisation(consent: Mapping[str, Any], org: Organisation, now: dt.datetime) -> bool:
-    """Tell whether an active deny Consent covers this organisation at ``now``."""
+def blocks_organisation(
+    consent: Mapping[str, Any],
+    org: Organisation,
+    now: dt.datetime,
+    organisations: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bool:
+    """Tell whether an active Consent denies this organisation at ``now``.
+
+    A deny anywhere in the provision tree counts: at the top (``deny``, perhaps for named
+    actors) or nested as an exception to a permit ("permit, except organisation X"). What the
+    deny is limited to (data, classes, purposes) is not weighed: it blocks the whole record
+    (fail closed), and neither does a nested permit lift a deny. An actor is matched by its
+    CVR or SOR identifier, given in the reference or, for a literal reference
+    (``Organization/<id>``), on the Organization in ``organisations`` (reference → resource);
+    an actor that cannot be identified so counts as this organisation (fail closed).
+    """
     if consent.get("status") != "active":
         return False
-    provision = consent.get("provision")
-    if not isinstance(provision, Mapping) or provision.get("type") != "deny":
+    return _provision_blocks(consent.get("provision"), org, now, organisations or {}, None, 0)
+
+
+MAX_PROVISION_DEPTH = 10
+
+
+def _provision_blocks(
+    provision: Any,
+    org: Organisation,
+    now: dt.datetime,
+    organisations: Mapping[str, Mapping[str, Any]],
+    parent: str | None,
+    depth: int,
+) -> bool:
+    if not isinstance(provision, Mapping):
         return False
+    kind = provision.get("type")
+    if kind is None and parent is not None:
+        kind = "deny" if parent == "permit" else "permit"  # an exception to its parent
+    if depth > MAX_PROVISION_DEPTH:
+        return kind == "deny"  # too deep to read: a deny in it is taken at its word
     period = provision.get("period")
     if isinstance(period, Mapping):
         start = fhir.parse_datetime(period.get("start"))
         end = fhir.parse_datetime(period.get("end"))
         if (start and start > now) or (end and end <= now):
-            return False
-    actors = provision.get("actor")
+            return False  # the provision and its exceptions apply only within the period
+    if kind == "deny" and _actors_cover(provision.get("actor"), org, organisations):
+        return True
+    nested = provision.get("provision")
+    return any(
+        _provision_blocks(child, org, now, organisations, kind, depth + 1)
+        for child in (nested if isinstance(nested, list) else ())
+    )
+
+
+def _actors_cover(
+    actors: Any, org: Organisation, organisations: Mapping[str, Mapping[str, Any]]
+) -> bool:
+    """Tell whether a deny's actors include ``org``; none at all means every organisation."""
     if not actors:
         return True  # deny for every external organisation
+    if not isinstance(actors, list):
+        return True  # unreadable: taken as naming this organisation (fail closed)
     wanted = {("cvr", org.cvr)} | ({("sor", org.sor_code)} if org.sor_code else set())
-    for actor in actors if isinstance(actors, list) else ():
+    for actor in actors:
         reference = actor.get("reference") if isinstance(actor, Mapping) else None
-        identifier = reference.get("identifier") if isinstance(reference, Mapping) else None
+        if not isinstance(reference, Mapping):
+            return True
+        identifier = reference.get("identifier")
+        if isinstance(identifier, Mapping):
+            identifiers: list[Any] = [identifier]
+        else:
+            target = organisations.get(str(reference.get("reference") or ""))
+            if target is None or target.get("resourceType") != "Organization":
+                return True  # whom it names is not known here: fail closed
+            found = target.get("identifier")
+            identifiers = found if isinstance(found, list) else []
+        if wanted & _organisation_keys(identifiers):
+            return True
+    return False
+
+
+def _organisation_keys(identifiers: list[Any]) -> set[tuple[str, str]]:
+    keys: set[tuple[str, str]] = set()
+    for identifier in identifiers:
         if not isinstance(identifier, Mapping):
             continue
         system, value = identifier.get("system"), str(identifier.get("value", ""))
-        if system in fhir.CVR_SYSTEMS and ("cvr", value) in wanted:
-            return True
-        if system == fhir.SOR_SYSTEM and ("sor", value) in wanted:
-            return True
-    return False
+        if system in fhir.CVR_SYSTEMS:
+            keys.add(("cvr", value))
+        elif system == fhir.SOR_SYSTEM:
+            keys.add(("sor", value))
+    return keys
+
+
+def _literal_actors(consent: Mapping[str, Any]) -> list[str]:
+    """The literal references (``Organization/<id>``) of the actors in a Consent's provisions."""
+    found: list[str] = []
+    pending: list[tuple[Any, int]] = [(consent.get("provision"), 0)]
+    while pending:
+        provision, depth = pending.pop()
+        if not isinstance(provision, Mapping) or depth > MAX_PROVISION_DEPTH:
+            continue
+        actors = provision.get("actor")
+        for actor in actors if isinstance(actors, list) else ():
+            reference = actor.get("reference") if isinstance(actor, Mapping) else None
+            if isinstance(reference, Mapping) and not isinstance(
+                reference.get("identifier"), Mapping
+            ):
+                literal = reference.get("reference")
+                if isinstance(literal, str) and literal:
+                    found.append(literal)
+        nested = provision.get("provision")
+        pending.extend((child, depth + 1) for child in (nested if isinstance(nested, list) else ()))
+    return found
 
 
 def decide(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from indblik.chart.presenters import common
+from indblik.records import fhir
 from indblik.records.sections import Section
 from indblik.records.source import PatientRecord, RecordSource, SectionQuery
 
@@ -138,8 +139,8 @@ def payload(found: Found, record_source: RecordSource) -> Payload | None:
         if not reference:
             return None
         binary = record_source.resolve([reference]).get(reference)
-        if not binary or binary.get("resourceType") != "Binary":
-            return None
+        if not binary or binary.get("resourceType") != "Binary" or fhir.is_restricted(dict(binary)):
+            return None  # a Binary labelled restricted is not served, whatever points to it
         data = binary.get("data")
         content_type = content_type or common.media_type(binary.get("contentType"))
         if not isinstance(data, str):

@@ -24,15 +24,18 @@ empty or malformed id, or an id twice refuses the whole file: nothing is half-im
 from __future__ import annotations
 
 import csv
+import datetime
 import io
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models.functions import Upper
 from django.utils import timezone
 
-from indblik.identity.models import Authorisation, AuthorisationStatus
+from indblik.identity.models import Authorisation, AuthorisationStatus, User
 
 __all__ = [
     "AuthorisationStatus",
@@ -43,6 +46,8 @@ __all__ = [
     "read",
     "replace_register",
 ]
+
+logger = logging.getLogger("indblik.identity")
 
 MAX_BYTES = 256 * 1024 * 1024
 _ID = re.compile(r"[A-Za-z0-9]{1,16}")
@@ -129,8 +134,20 @@ def parse(text: str) -> list[Entry]:
 
 
 def replace_register(entries: list[Entry]) -> int:
-    """Replace the whole register with ``entries`` in one transaction; return the count."""
+    """Replace the whole register with ``entries`` in one transaction; return the count.
+
+    A user whose authorisation the new register no longer lists as authorised (revoked,
+    restricted…) loses their sessions and open grants at once, as if signed out: sign-in
+    checks the register, and nobody may keep reading on a session opened before.
+    """
     now = timezone.now()
+    withdrawn = sorted(
+        {
+            entry.authorisation_id
+            for entry in entries
+            if entry.status != AuthorisationStatus.AUTHORISED
+        }
+    )
     with transaction.atomic():
         Authorisation.objects.all().delete()
         Authorisation.objects.bulk_create(
@@ -145,7 +162,33 @@ def replace_register(entries: list[Entry]) -> int:
             ],
             batch_size=5000,
         )
+        ended = _end_access_of(withdrawn, now)
+    if ended:
+        logger.warning(
+            "authorisation register: %d user(s) no longer authorised; sessions and grants ended",
+            ended,
+        )
     return len(entries)
+
+
+def _end_access_of(authorisation_ids: list[str], now: datetime.datetime) -> int:
+    """End the sessions and open grants of the active users holding ``authorisation_ids``."""
+    if not authorisation_ids:
+        return 0
+    from indblik.access.models import Grant
+    from indblik.identity.users import end_sessions
+
+    users = list(
+        User.objects.annotate(upper_id=Upper("authorisation_id")).filter(
+            is_active=True, upper_id__in=authorisation_ids
+        )
+    )
+    for user in users:
+        Grant.objects.filter(user=user, revoked_at__isnull=True).update(
+            revoked_at=now, revoked_reason="authorisation-withdrawn"
+        )
+        end_sessions(user)
+    return len(users)
 
 
 def lookup(authorisation_id: str) -> Authorisation | None:

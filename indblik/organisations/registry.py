@@ -358,7 +358,8 @@ def suspend(
 ) -> Organisation:
     """Stop a live organisation's access at once: live → suspended; a reason is required.
 
-    Its users' next request ends their session (NetworkAllowlistMiddleware).
+    Its open grants are revoked and its users' sessions ended now, so that resuming it (even
+    a minute later) opens nothing that was open before: its users sign in and launch again.
     """
     text = _reason(reason, required=True)
     with transaction.atomic():
@@ -370,8 +371,22 @@ def suspend(
                 params={"name": locked.name, "status": locked.get_status_display()},
             )
         _change_status(locked, Status.SUSPENDED, by=by, reason=text, request=request)
+        _end_open_access(locked)
     org.refresh_from_db()
     return org
+
+
+def _end_open_access(org: Organisation) -> None:
+    """Revoke the organisation's open grants and end its users' sessions."""
+    from indblik.access.models import Grant
+    from indblik.identity.models import User
+    from indblik.identity.users import end_sessions
+
+    Grant.objects.filter(organisation=org, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason="organisation-suspended"
+    )
+    for user in User.objects.filter(organisation_cvr=org.cvr):
+        end_sessions(user)
 
 
 def missing_setup(org: Organisation) -> list[str]:

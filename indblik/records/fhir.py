@@ -222,6 +222,28 @@ def is_restricted(resource: dict[str, Any]) -> bool:
     return any(label in RESTRICTED_LABELS for label in security_labels(resource))
 
 
+def has_restricted_type(resource: dict[str, Any], types: Iterable[str]) -> bool:
+    """Tell whether any coding of the resource's ``code``, ``type`` or ``category`` is one of
+    ``types`` (``system|code``, as ``INDBLIK_RESTRICTED_TYPES``): any of them, not only the
+    first, so that a local coding listed first cannot hide a restricted one after it."""
+    wanted = set(types)
+    if not wanted:
+        return False
+    for element in ("code", "type", "category"):
+        concepts = resource.get(element)
+        for concept in concepts if isinstance(concepts, list) else (concepts,):
+            if not isinstance(concept, dict):
+                continue
+            for coding in _items(concept.get("coding")):
+                if (
+                    isinstance(coding, dict)
+                    and coding.get("code")
+                    and f"{coding.get('system', '')}|{coding['code']}" in wanted
+                ):
+                    return True
+    return False
+
+
 def normalise_cpr(value: str) -> str | None:
     """Return the 10 CPR digits of ``value`` (a dash allowed after the birth date), or None."""
     digits = (

@@ -124,6 +124,18 @@ class RecordSource(Protocol):
         """
 
 
+def _shown(query: SectionQuery, resources: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The resources a section may show: without those of a restricted type.
+
+    The query already left out rows whose stored ``code`` (the first coding) is restricted;
+    this checks every coding of ``code``, ``type`` and ``category``.
+    """
+    types = settings.INDBLIK_RESTRICTED_TYPES
+    if query.include_restricted or not types:
+        return tuple(resources)
+    return tuple(r for r in resources if not fhir.has_restricted_type(r, types))
+
+
 def patient_record(row: Patient) -> PatientRecord:
     """Build the source-neutral view of a stored patient."""
     return PatientRecord(
@@ -169,7 +181,7 @@ class LocalStore:
         if query.until is not None:
             rows = rows.filter(date__lt=query.until)
         bodies = list(rows.values_list("body", flat=True)[: query.limit + 1])
-        resources = tuple(orjson.loads(body) for body in bodies[: query.limit])
+        resources = _shown(query, (orjson.loads(body) for body in bodies[: query.limit]))
         return SectionResult(query.section, resources, has_more=len(bodies) > query.limit)
 
     def _demographics(self, patient: PatientRecord, query: SectionQuery) -> SectionResult:
@@ -179,7 +191,7 @@ class LocalStore:
             deleted=False,
             restricted=False,
         ).values_list("body", flat=True)[: query.limit]
-        resources = (patient.resource, *(orjson.loads(body) for body in related))
+        resources = (patient.resource, *_shown(query, (orjson.loads(body) for body in related)))
         return SectionResult(Section.DEMOGRAPHICS, resources)
 
     def sections(
@@ -220,7 +232,7 @@ class LocalStore:
                 rows = bodies[position]
                 results[query.section] = SectionResult(
                     query.section,
-                    tuple(orjson.loads(body) for body in rows[: query.limit]),
+                    _shown(query, (orjson.loads(body) for body in rows[: query.limit])),
                     has_more=len(rows) > query.limit,
                 )
         return {query.section: results[query.section] for query in wanted}
@@ -237,9 +249,9 @@ class LocalStore:
         for rtype, fhir_id in wanted:
             condition |= Q(resource_type=rtype, fhir_id=fhir_id)
         found: dict[str, Mapping[str, Any]] = {}
-        for rtype, fhir_id, body in Resource.objects.filter(condition, deleted=False).values_list(
-            "resource_type", "fhir_id", "body"
-        ):
+        # Restricted resources (a Binary labelled R…) are never shown to external users.
+        shared = Resource.objects.filter(condition, deleted=False, restricted=False)
+        for rtype, fhir_id, body in shared.values_list("resource_type", "fhir_id", "body"):
             found[wanted[(rtype, fhir_id)]] = orjson.loads(body)
         return found
 

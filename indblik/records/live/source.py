@@ -537,6 +537,7 @@ class FhirServerSource:
                 and resource.get("resourceType") == rtype
                 and resource.get("id") == rid
                 and _check(resource) is None
+                and not fhir.is_restricted(resource)  # never shown to external users
             ):
                 found[wanted[(rtype, rid)]] = resource
         return found
@@ -752,8 +753,7 @@ def _assemble(
             if query.section != Section.OTHER and classify(resource) != query.section:
                 continue
             if not query.include_restricted and (
-                fhir.is_restricted(resource)
-                or fhir.first_code(resource.get("code") or resource.get("type")) in restricted_types
+                fhir.is_restricted(resource) or fhir.has_restricted_type(resource, restricted_types)
             ):
                 continue
             if not _in_bounds(fhir.clinical_date(resource), query, now):
