@@ -71,10 +71,20 @@ DATE_PATHS: dict[str, tuple[str, ...]] = {
     "Media": ("createdDateTime", "createdPeriod.start", "issued"),
     "ImagingStudy": ("started",),
 }
+# The element a type's stored ``status`` column holds where it is not ``status``: what FHIR
+# R4's status parameter of the type reads (Condition-clinical-status,
+# AllergyIntolerance-clinical-status, Goal-lifecycle-status). A DocumentReference's is
+# ``status`` (current | superseded | entered-in-error), as DocumentReference-status reads: R4
+# has no search parameter for ``docStatus``.
 STATUS_PATHS: dict[str, str] = {
     "Condition": "clinicalStatus",
     "AllergyIntolerance": "clinicalStatus",
-    "DocumentReference": "docStatus",
+    "Goal": "lifecycleStatus",
+}
+# Types whose ``category`` is a list of plain codes, not CodeableConcepts, with the code system
+# R4 binds them to (required): the stored ``category`` column holds ``system|code`` all the same.
+CODE_CATEGORIES: dict[str, str] = {
+    "AllergyIntolerance": "http://hl7.org/fhir/allergy-intolerance-category",
 }
 
 
@@ -111,6 +121,22 @@ def first_code(concept: Any) -> str:
     for coding in _items(concept.get("coding")):
         if isinstance(coding, dict) and coding.get("code"):
             return f"{coding.get('system', '')}|{coding['code']}"
+    return ""
+
+
+def first_category(resource: dict[str, Any]) -> str:
+    """Return ``system|code`` of the resource's first category, or ''.
+
+    A CodeableConcept's first coding, or for a type whose categories are plain codes
+    (:data:`CODE_CATEGORIES`) the first code with the system FHIR binds it to.
+    """
+    categories = resource.get("category")
+    system = CODE_CATEGORIES.get(resource.get("resourceType", ""))
+    if system is None:
+        return first_code(categories)
+    for code in _items(categories):
+        if isinstance(code, str) and code:
+            return f"{system}|{code}"
     return ""
 
 
@@ -151,7 +177,7 @@ def clinical_date(resource: dict[str, Any]) -> dt.datetime | None:
 
 
 def status(resource: dict[str, Any]) -> str:
-    """Return the resource's status code ('' when it has none)."""
+    """Return the code of the resource's status element (:data:`STATUS_PATHS`), or ''."""
     rtype = resource.get("resourceType", "")
     field = STATUS_PATHS.get(rtype)
     if field:

@@ -6,8 +6,11 @@ orders and bounds it (the resource's clinically relevant date, :data:`fhir.DATE_
 token parameters narrow it, and which ``_include`` s are worth asking for. Indblik's API maps
 every date parameter to the stored clinical date and every token parameter to a stored column
 (the *first* category, the *first* code or type, the status), and says so in its
-CapabilityStatement. A live source always re-checks locally what it asked the server to filter,
-so a server that knows a parameter slightly differently cannot put a wrong resource on a page.
+CapabilityStatement. Every token parameter is one FHIR R4 defines for the type, and its column
+is derived from the element R4's definition reads (:func:`token_element`; the status column's
+element is :data:`fhir.STATUS_PATHS`). A live source always re-checks locally what it asked the
+server to filter, so a server that knows a parameter slightly differently cannot put a wrong
+resource on a page.
 """
 
 from __future__ import annotations
@@ -84,11 +87,26 @@ SEARCHES: MappingProxyType[str, TypeSearch] = MappingProxyType(
             patient=("patient",), tokens=_tokens(status="status", category="category")
         ),
         "FamilyMemberHistory": TypeSearch(patient=("patient",), tokens=_STATUS),
-        "Media": TypeSearch(date="created", tokens=_tokens(status="status", category="category")),
+        # R4 Media has no category element (nor a category parameter): it is classified by type.
+        "Media": TypeSearch(date="created", tokens=_tokens(status="status", type="code")),
         "ImagingStudy": TypeSearch(date="started", tokens=_STATUS),
         "RelatedPerson": TypeSearch(patient=("patient",), date=None, tokens=MappingProxyType({})),
     }
 )
+
+
+def token_element(resource_type: str, name: str) -> str:
+    """Return the element a token parameter of a type searches (its first value, if repeated).
+
+    A ``category``, ``code`` or ``type`` parameter searches the element of its name (the
+    ``code`` column holds a type's ``type`` where it has no ``code``); a status parameter the
+    element :data:`fhir.STATUS_PATHS` names for the type, else ``status``.
+    """
+    column = SEARCHES[resource_type].tokens[name]
+    if column == "status":
+        return fhir.STATUS_PATHS.get(resource_type, "status")
+    return name
+
 
 # Types without a patient: read by id, searched by ``_id`` only (the store's own list).
 SHARED_TYPES: tuple[str, ...] = tuple(sorted(fhir.NON_PATIENT_TYPES))

@@ -146,9 +146,16 @@ def visible(resources: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     ]
 
 
+# The element the chart labels a resource by: the stored status column's (fhir.STATUS_PATHS:
+# clinicalStatus of conditions and allergies, lifecycleStatus of goals), except that a
+# DocumentReference is labelled by its content's state (docStatus: preliminary, amended…) and
+# not by the reference's (status: current, superseded), which the API's status parameter reads.
+SHOWN_STATUS_PATHS: dict[str, str] = {**fhir.STATUS_PATHS, "DocumentReference": "docStatus"}
+
+
 def status_code(resource: Mapping[str, Any]) -> str:
-    """The resource's status code (clinicalStatus for conditions and allergies)."""
-    path = fhir.STATUS_PATHS.get(str(resource.get("resourceType", "")), "status")
+    """The resource's status code as the chart labels it (:data:`SHOWN_STATUS_PATHS`)."""
+    path = SHOWN_STATUS_PATHS.get(str(resource.get("resourceType", "")), "status")
     value = resource.get(path)
     if isinstance(value, Mapping):
         for coding in _items(value.get("coding")):
@@ -156,6 +163,15 @@ def status_code(resource: Mapping[str, Any]) -> str:
                 return str(coding["code"])
         return ""
     return str(value) if isinstance(value, str) else ""
+
+
+def document_status(resource: Mapping[str, Any]) -> str:
+    """A note's or document's status code: ``superseded`` where a newer one replaced it (a
+    DocumentReference's ``status``), else :func:`status_code` (its docStatus, or the status of
+    a Composition or Media)."""
+    if resource.get("status") == "superseded":
+        return "superseded"
+    return status_code(resource)
 
 
 # Status codes in Danish (via gettext), grouped by the tone the page shows them in.

@@ -89,7 +89,7 @@ def document_of(resource: Mapping[str, Any]) -> Document:
         for item in resource.get("note") or ()
         if isinstance(item, Mapping) and isinstance(item.get("text"), str)
     )
-    status_code = common.status_code(resource)
+    status_code = common.document_status(resource)
     shown_status = status_code in ("preliminary", "amended", "superseded")
     context = resource.get("context")
     period = context.get("period") if isinstance(context, Mapping) else None

@@ -90,9 +90,7 @@ def note_of(resource: Mapping[str, Any], *, open_: bool = False) -> Note:
         *(attachment.get("title") for attachment in common.attachments(resource)),
         kind,
     )
-    status_code = common.status_code(resource)
-    if resource.get("status") == "superseded":
-        status_code = "superseded"
+    status_code = common.document_status(resource)
     text = common.long_text(resource)
     links = [link for link in common.document_links(resource) if link.content_type != "text/plain"]
     context = resource.get("context") if isinstance(resource.get("context"), Mapping) else {}

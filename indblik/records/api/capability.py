@@ -34,8 +34,7 @@ SYSTEM_INTERACTIONS = {
     ),
 }
 STATUS_COLUMN_NOTE = (
-    "Matches the stored status code (the code alone: the value set FHIR binds is the only "
-    "one, so a system given is not compared)."
+    "the code alone: the value set FHIR binds is the only one, so a system given is not compared"
 )
 
 
@@ -213,16 +212,22 @@ def _parameter(rtype: str, name: str) -> dict[str, Any]:
                 "without the date never match."
             ),
         }
-    column = spec.tokens[name]
-    if column == "status":
+    element = f"{rtype}.{searchparams.token_element(rtype, name)}"
+    system = fhir.CODE_CATEGORIES.get(rtype) if name == "category" else None
+    if spec.tokens[name] == "status":
         text = STATUS_COLUMN_NOTE
+    elif system:
+        text = f"its first code only, as {system}|<code>; system|code, code, |code or system|"
     else:
-        what = "category" if column == "category" else "code (or type)"
         text = (
-            f"Matches the first {what} coding only (system|code, code, |code or system|); "
-            "comma-separated values are ORed."
+            f"its first coding only (of the first {element}, where it repeats); system|code, "
+            "code, |code or system|"
         )
-    return {"name": name, "type": "token", "documentation": text}
+    return {
+        "name": name,
+        "type": "token",
+        "documentation": f"Searches {element}: {text}; comma-separated values are ORed.",
+    }
 
 
 def _audit_event() -> dict[str, Any]:

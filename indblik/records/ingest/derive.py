@@ -336,7 +336,7 @@ def resource_columns(resource: dict[str, Any], *, patient_linked: bool) -> dict[
     code = fhir.first_code(resource.get("code")) or fhir.first_code(resource.get("type"))
     return {
         "section": classify(resource).value if patient_linked else "",
-        "category": clip(fhir.first_code(resource.get("category")), 200),
+        "category": clip(fhir.first_category(resource), 200),
         "code": clip(code, 200),
         "status": clip(fhir.status(resource), 32),
         "date": fhir.clinical_date(resource),
