@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,14 @@ from indblik.records.live.source import origin_of
 from indblik.records.models import Patient
 from indblik.records.sections import PAGES, Section
 from indblik.records.source import _source
-from indblik.records.tests.hospital import CLIENT_ID, HospitalServer, free_port
+from indblik.records.tests.hospital import (
+    CLIENT_ID,
+    Fault,
+    FaultProxy,
+    HospitalServer,
+    dripping,
+    free_port,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +161,34 @@ def test_a_page_says_plainly_when_the_hospital_record_cannot_be_reached(
     assert event.patient_cpr == rich.cpr
     assert event.section == "lab"
     assert event.details == {"source_error": "unavailable"}
+
+
+def test_a_page_says_so_at_the_deadline_when_the_hospital_drips_its_answer(
+    hospital: HospitalServer, rich: Patient, fresh_source: None
+) -> None:
+    # The server sends its status line and headers a byte every 0.1 s: each read of the
+    # socket gets something in time, the answer as a whole would take seconds.
+    proxy = FaultProxy(hospital.base)
+    proxy.faults.append(Fault(match="Patient/_search", answer=dripping(0.1)))
+    granted = grant_client(rich)
+    try:
+        with (
+            live(hospital, proxy.fhir_base),
+            override_settings(
+                INDBLIK_FHIR_TIMEOUT_MS=500, INDBLIK_FHIR_TOKEN_URL=hospital.token_url
+            ),
+        ):
+            started = time.monotonic()
+            response = granted.client.get(granted.url("lab"))
+            elapsed = time.monotonic() - started
+    finally:
+        proxy.close()
+    assert response.status_code == 503
+    assert "Hospitalsjournalen kan ikke nås" in response.content.decode()
+    assert elapsed < 2 * 0.5 + 1.0  # the call's deadline (twice the timeout), and a margin
+    event = AuditEvent.objects.order_by("-pk").first()
+    assert event is not None
+    assert event.details == {"source_error": "timeout"}
 
 
 def test_the_unavailable_page_is_a_404_without_a_grant(

@@ -2,10 +2,13 @@
 
 Every call is a read (GET, or a POST ``_search``, which is a read too) and therefore safe to
 repeat: a connection failure or a 502/503/504 is tried once more while the time allows. A 401
-fetches a new access token and tries once more. Answers larger than ``INDBLIK_FHIR_MAX_BYTES``
-are abandoned while they stream in. After ``BREAKER_FAILURES`` failures in a row the circuit
-opens: for ``BREAKER_COOLDOWN`` seconds pages say at once that the hospital record cannot be
-reached, instead of every nurse waiting for the timeout; then one trial request decides.
+fetches a new access token and tries once more. Each network wait lasts at most
+``INDBLIK_FHIR_TIMEOUT_MS``, and a call as a whole (its token, every attempt, headers and body)
+ends at one deadline, twice that after it began (:mod:`~indblik.records.live.wire`), however
+slowly the server sends. Answers larger than ``INDBLIK_FHIR_MAX_BYTES`` are abandoned while
+they stream in. After ``BREAKER_FAILURES`` failures in a row the circuit opens: for
+``BREAKER_COOLDOWN`` seconds pages say at once that the hospital record cannot be reached,
+instead of every nurse waiting for the timeout; then one trial request decides.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
 
 from indblik.core import metrics
+from indblik.records.live import wire
 from indblik.records.live.smart import TokenError, TokenProvider
 from indblik.records.source import SourceUnavailable
 
@@ -129,9 +133,12 @@ class FhirHttp:
         if cert is not None:
             context.load_cert_chain(cert[0], cert[1])
         self.http = httpx.Client(
-            verify=context,
+            # Connections that end every wait at the deadline of the request they serve.
+            transport=wire.Transport(
+                verify=context,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            ),
             timeout=self.timeout,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             headers={"User-Agent": "Indblik"},
             follow_redirects=False,
             trust_env=False,
@@ -139,6 +146,10 @@ class FhirHttp:
 
     def close(self) -> None:
         self.http.close()
+
+    def budget(self) -> float:
+        """Seconds a call may take in all: twice the timeout (room for its one retry)."""
+        return 2 * (self.timeout.read or 0.0)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -151,10 +162,23 @@ class FhirHttp:
             return False
         path = urlsplit(url).path
         base = urlsplit(self.base_url).path.rstrip("/")
-        segments = path.split("/")
+        # The server decodes the path before it resolves it: ``%2e%2e`` is ``..`` to it, and
+        # ``%2f`` a slash. Decoded (over and over, for a server that decodes twice), the path
+        # must have no dot segment, no backslash and no slash it did not have as such.
+        decoded = path
+        for _ in range(4):
+            once = unquote(decoded)
+            if once == decoded:
+                break
+            decoded = once
+        else:
+            return False  # still encoded after four rounds: nobody's honest link
+        segments = decoded.split("/")
         return (
             origin == self._origin
             and (path == base or path.startswith(base + "/"))
+            and decoded.count("/") == path.count("/")
+            and "\\" not in decoded
             and ".." not in segments
             and "." not in segments
         )
@@ -222,12 +246,13 @@ class FhirHttp:
         body: bytes | None,
         missing_ok: bool,
     ) -> dict[str, Any] | None:
-        deadline = time.monotonic() + 2 * self.timeout.read  # type: ignore[operator]
+        # One deadline for the whole call: the token, every attempt, headers and body.
+        deadline = time.monotonic() + self.budget()
         renewed = False
         retried = False
         while True:
             try:
-                token = self.tokens.token(self.http, timeout=self.timeout)
+                token = self.tokens.token(self.http, timeout=self.timeout, deadline=deadline)
             except TokenError as exc:
                 raise SourceUnavailable(exc.kind, str(exc)) from None
             try:
@@ -263,28 +288,23 @@ class FhirHttp:
             headers["Content-Type"] = FHIR_JSON
         self.requests += 1
         try:
-            with self.http.stream(
-                method, url, params=params, data=form, content=body, headers=headers
-            ) as response:
-                declared = response.headers.get("Content-Length")
-                if (
-                    declared
-                    and declared.isascii()
-                    and declared.isdigit()
-                    and (len(declared) > 15 or int(declared) > self.max_bytes)
-                ):
-                    raise SourceUnavailable("oversized", "the answer is larger than allowed")
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    if time.monotonic() > deadline:
-                        # A server that drips bytes never trips the per-read timeout.
-                        raise SourceUnavailable("timeout", "the answer took too long")
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise SourceUnavailable("oversized", "the answer is larger than allowed")
-                    chunks.append(chunk)
-                return response.status_code, b"".join(chunks)
+            # Every socket wait of this request ends at the deadline (wire.Transport): a
+            # server that drips its status line, headers or body is cut there.
+            with (
+                wire.deadline(deadline),
+                self.http.stream(
+                    method,
+                    url,
+                    params=params,
+                    data=form,
+                    content=body,
+                    headers=headers,
+                    timeout=wire.request_timeout(self.timeout, deadline),
+                ) as response,
+            ):
+                return response.status_code, wire.read_capped(response, self.max_bytes, deadline)
+        except wire.TooLarge:
+            raise SourceUnavailable("oversized", "the answer is larger than allowed") from None
         except httpx.TimeoutException:
             raise SourceUnavailable("timeout", "the FHIR server did not answer in time") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:

@@ -6,7 +6,10 @@ token endpoint with ``grant_type=client_credentials``. The token endpoint comes 
 ``INDBLIK_FHIR_TOKEN_URL`` or from the server's ``.well-known/smart-configuration``.
 
 The access token is kept in process memory until shortly before it expires (it is a credential,
-not clinical data) and fetched again after a 401. Keys:
+not clinical data) and fetched again after a 401. Discovery and the token request are read as
+they stream in, cut at 64 KiB and at the deadline of the FHIR request that needs the token
+(every socket wait, headers and body: :mod:`~indblik.records.live.wire`); a thread that waits
+for another's fetch waits no longer than its own deadline either. Keys:
 
 - production: ``INDBLIK_FHIR_CLIENT_KEY_FILE``, a private JWK or JWK Set (first key signs);
 - demo and test: generated at first use into ``DATA_DIR/fhir-client-key.jwk.json``.
@@ -34,6 +37,7 @@ from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 from indblik.core.keyfiles import generate_once
+from indblik.records.live import wire
 from indblik.records.live.config import check_url
 
 GENERATED_KEY_NAME = "fhir-client-key.jwk.json"
@@ -191,53 +195,69 @@ class TokenProvider:
         self._lock = threading.Lock()
         self.fetches = 0  # how many tokens were fetched (for tests and the benchmark)
 
-    def token(self, http: httpx.Client, *, timeout: httpx.Timeout) -> str:
+    def token(
+        self, http: httpx.Client, *, timeout: httpx.Timeout, deadline: float | None = None
+    ) -> str:
         """Return a valid access token, fetching one if none is cached or it is about to expire.
 
-        One fetch at a time; when it fails, the threads that waited for it get the same error
-        for ``FAILURE_MEMORY`` seconds instead of each waiting for a timeout of its own.
+        ``deadline`` (``time.monotonic()``; default: twice the timeout from now) bounds it all:
+        the wait for another thread's fetch, SMART discovery and the token request, each
+        streamed under the deadline and :data:`MAX_TOKEN_RESPONSE_BYTES`. One fetch at a time;
+        when it fails, the threads that waited for it get the same error for
+        ``FAILURE_MEMORY`` seconds instead of each waiting for a timeout of its own.
         """
-        with self._lock:
+        if deadline is None:
+            deadline = time.monotonic() + 2 * (timeout.read or 0.0)
+        current = self._token
+        if current is not None and self.clock() < current.expires:
+            return current.value  # no need to wait for a fetch another thread has under way
+        left = deadline - time.monotonic()
+        if left <= 0 or not self._lock.acquire(timeout=left):
+            raise TokenError("timeout", "no access token before the deadline")
+        try:
             current = self._token
             if current is not None and self.clock() < current.expires:
                 return current.value
             failed = self._failure
             if failed is not None and self.clock() < failed[0]:
                 raise failed[1]
+            short = deadline - time.monotonic() < (timeout.read or 0.0)
             try:
-                fresh = self._fetch(http, timeout)
+                fresh = self._fetch(http, timeout, deadline)
             except TokenError as exc:
-                self._failure = (self.clock() + FAILURE_MEMORY, exc)
+                if not (short and exc.kind == "timeout"):
+                    # A fetch that timed out with less than one timeout's time left says
+                    # little about the endpoint: only the others are answered from memory.
+                    self._failure = (self.clock() + FAILURE_MEMORY, exc)
                 raise
             self._failure = None
             self._token = fresh
             return fresh.value
+        finally:
+            self._lock.release()
 
     def invalidate(self, value: str) -> None:
-        """Forget ``value`` (the server answered 401 to it); the next call fetches a new one."""
-        with self._lock:
-            if self._token is not None and self._token.value == value:
-                self._token = None
+        """Forget ``value`` (the server answered 401 to it); the next call fetches a new one.
 
-    def token_url(self, http: httpx.Client, timeout: httpx.Timeout) -> str:
+        Without the lock, which a fetch may hold until its deadline: should a fresh token land
+        between the check and the reset, it is fetched once more, no harm done.
+        """
+        current = self._token
+        if current is not None and current.value == value:
+            self._token = None
+
+    def token_url(self, http: httpx.Client, timeout: httpx.Timeout, deadline: float) -> str:
         if not self._token_url:
-            self._token_url = self._discover(http, timeout)
+            self._token_url = self._discover(http, timeout, deadline)
         return self._token_url
 
-    def _discover(self, http: httpx.Client, timeout: httpx.Timeout) -> str:
+    def _discover(self, http: httpx.Client, timeout: httpx.Timeout, deadline: float) -> str:
         url = f"{self.base_url}/.well-known/smart-configuration"
+        status, content = _exchange(http, "GET", url, None, timeout, deadline, "SMART discovery")
+        if status != 200:
+            raise TokenError("auth", f"SMART discovery answered {status}")
         try:
-            response = http.get(url, headers={"Accept": "application/json"}, timeout=timeout)
-        except httpx.TimeoutException:
-            raise TokenError("timeout", "SMART discovery timed out") from None
-        except httpx.HTTPError as exc:
-            raise TokenError(
-                "unavailable", f"SMART discovery failed ({type(exc).__name__})"
-            ) from None
-        if response.status_code != 200 or len(response.content) > MAX_TOKEN_RESPONSE_BYTES:
-            raise TokenError("auth", f"SMART discovery answered {response.status_code}")
-        try:
-            endpoint = response.json().get("token_endpoint")
+            endpoint = json.loads(content).get("token_endpoint")
         except (ValueError, AttributeError):
             endpoint = None
         if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
@@ -252,8 +272,8 @@ class TokenProvider:
             raise TokenError("auth", str(exc)) from None
         return endpoint
 
-    def _fetch(self, http: httpx.Client, timeout: httpx.Timeout) -> _Token:
-        url = self.token_url(http, timeout)
+    def _fetch(self, http: httpx.Client, timeout: httpx.Timeout, deadline: float) -> _Token:
+        url = self.token_url(http, timeout, deadline)
         keys = signing_keys(self.key_file)
         form = {
             "grant_type": "client_credentials",
@@ -261,27 +281,18 @@ class TokenProvider:
             "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": client_assertion(self.client_id, url, keys[0]),
         }
+        status, content = _exchange(
+            http, "POST", url, form, timeout, deadline, "the token endpoint"
+        )
         try:
-            response = http.post(
-                url, data=form, headers={"Accept": "application/json"}, timeout=timeout
-            )
-        except httpx.TimeoutException:
-            raise TokenError("timeout", "the token endpoint timed out") from None
-        except httpx.HTTPError as exc:
-            raise TokenError(
-                "unavailable", f"the token endpoint failed ({type(exc).__name__})"
-            ) from None
-        if len(response.content) > MAX_TOKEN_RESPONSE_BYTES:
-            raise TokenError("auth", "the token endpoint's answer is too large")
-        try:
-            body = response.json()
+            body = json.loads(content)
         except ValueError:
             body = {}
-        if response.status_code != 200 or not isinstance(body, dict):
+        if status != 200 or not isinstance(body, dict):
             error = body.get("error") if isinstance(body, dict) else None
-            kind = "unavailable" if response.status_code >= 500 else "auth"
+            kind = "unavailable" if status >= 500 else "auth"
             detail = str(error)[:60] if isinstance(error, str) else ""
-            raise TokenError(kind, f"the token endpoint refused: {response.status_code} {detail}")
+            raise TokenError(kind, f"the token endpoint refused: {status} {detail}")
         value = body.get("access_token")
         expires_in = body.get("expires_in", 300)
         if not isinstance(value, str) or not value or len(value) > 4096:
@@ -291,3 +302,39 @@ class TokenProvider:
         self.fetches += 1
         lifetime = max(float(expires_in) - REFRESH_MARGIN, min(float(expires_in), 5.0))
         return _Token(value, self.clock() + lifetime)
+
+
+def _exchange(
+    http: httpx.Client,
+    method: str,
+    url: str,
+    form: dict[str, str] | None,
+    timeout: httpx.Timeout,
+    deadline: float,
+    what: str,
+) -> tuple[int, bytes]:
+    """Send one request of the token dance; its status and body, read as it streams in.
+
+    Cut at ``deadline`` (every socket wait, headers and body: ``wire``) and at
+    :data:`MAX_TOKEN_RESPONSE_BYTES`, whatever the server sends.
+    """
+    try:
+        with (
+            wire.deadline(deadline),
+            http.stream(
+                method,
+                url,
+                data=form,
+                headers={"Accept": "application/json"},
+                timeout=wire.request_timeout(timeout, deadline),
+            ) as response,
+        ):
+            return response.status_code, wire.read_capped(
+                response, MAX_TOKEN_RESPONSE_BYTES, deadline
+            )
+    except wire.TooLarge:
+        raise TokenError("oversized", f"{what}'s answer is too large") from None
+    except httpx.TimeoutException:
+        raise TokenError("timeout", f"{what} timed out") from None
+    except httpx.HTTPError as exc:
+        raise TokenError("unavailable", f"{what} failed ({type(exc).__name__})") from None

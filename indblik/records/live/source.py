@@ -273,19 +273,24 @@ class FhirServerSource:
                 continue
             if all(resource.get("id") != match.get("id") for match in matches):
                 matches.append(resource)
-        if len(matches) > 1:
-            raise AmbiguousPatient(len(matches))
+        total = bundle.get("total")
+        total = total if isinstance(total, int) and not isinstance(total, bool) else 0
+        if len(matches) > 1 or total > 1 or _next_link(bundle) is not None:
+            # Another match may be on a page not read (``_count`` is 2; a next link or a total
+            # over one says there is more): refused like two matches, never guessed. The next
+            # page is not fetched: a server may write the search, CPR number and all, into it.
+            raise AmbiguousPatient(max(len(matches), total, 2))
         if not matches:
             return None
         resource = matches[0]
         columns = patient_columns(resource, cpr, "")
         key = str(resource["id"])
         checked = None
-        if with_consents and not _next_link(bundle) and all(_check(c) is None for c in consents):
-            # Only when surely all of them came: a paged answer or a consent that fails the
-            # checks leaves ``consents`` unset, and the access policy searches them itself
-            # (and refuses to decide if one cannot be read).
-            checked = tuple(consent for consent in consents if _belongs_to(consent, key))
+        if with_consents and all(_check(c) is None for c in consents):
+            # Only when surely all of them came (a paged answer was refused above): a consent
+            # that fails the checks leaves ``consents`` unset, and the access policy searches
+            # them itself (and refuses to decide if one cannot be read).
+            checked = tuple(c for c in consents if _belongs_to(c, key, self.http.base_url))
         return PatientRecord(
             key=str(resource["id"]),
             origin=self.origin,
@@ -487,7 +492,7 @@ class FhirServerSource:
                 if problem is None:
                     if resource.get("resourceType") != wanted:
                         problem = "not the type searched for (or included)"
-                    elif not _belongs_to(resource, patient.key):
+                    elif not _belongs_to(resource, patient.key, self.http.base_url):
                         problem = "not the patient searched for"
                 if problem is not None:
                     result.malformed += 1
@@ -703,12 +708,12 @@ def _check(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _belongs_to(resource: dict[str, Any], patient_key: str) -> bool:
+def _belongs_to(resource: dict[str, Any], patient_key: str, base_url: str) -> bool:
+    """Tell whether ``resource`` names the patient ``patient_key`` of the server at
+    ``base_url``: ``Patient/<key>``, or the same written in full on this server. A Patient of
+    the same id on another server is someone else."""
     reference = fhir.patient_reference(resource)
-    if reference is None:
-        return False
-    tail = reference.rstrip("/").split("/")
-    return len(tail) >= 2 and tail[-2] == "Patient" and tail[-1] == patient_key
+    return reference in (f"Patient/{patient_key}", f"{base_url.rstrip('/')}/Patient/{patient_key}")
 
 
 def _instant(moment: dt.datetime, *, up: bool = False) -> str:

@@ -31,6 +31,7 @@ from indblik.core.tests.production import clean_environment, indblik
 from indblik.records.live import smart
 
 CLIENT_ID = "indblik-kommune"
+Write = Callable[[bytes], object]  # sends bytes to the client at once
 
 
 def free_port() -> int:
@@ -154,6 +155,41 @@ class Fault:
     rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     times: int | None = None  # how many requests it applies to (None: all)
     exact: bool = False  # match the whole path, not a part of it
+    # Writes the whole raw answer itself, status line and all (see ``dripping``, ``flooding``);
+    # the connection is closed after it.
+    answer: Callable[[Write], None] | None = None
+
+
+def dripping(pause: float, body: bytes = b"{}", *, head: bool = True) -> Callable[[Write], None]:
+    """A 200 answer sent one byte every ``pause`` seconds: from its status line on, or
+    (``head=False``) its status line and headers at once and only its body dripped."""
+    start = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
+
+    def answer(write: Write) -> None:
+        slow = start + body if head else body
+        if not head:
+            write(start)
+        for index in range(len(slow)):
+            time.sleep(pause)
+            write(slow[index : index + 1])
+
+    return answer
+
+
+def flooding(chunk: int, pause: float, count: int) -> Callable[[Write], None]:
+    """A 200 answer of no declared length: ``count`` chunks of ``chunk`` bytes (JSON
+    whitespace), ``pause`` seconds apart, then the connection closes."""
+
+    def answer(write: Write) -> None:
+        write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+        for _ in range(count):
+            write(b" " * chunk)
+            time.sleep(pause)
+
+    return answer
 
 
 @dataclass
@@ -163,12 +199,19 @@ class FaultProxy:
     upstream: str
     faults: list[Fault] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+    connections: int = 0  # TCP connections accepted
 
     def __post_init__(self) -> None:
         proxy = self
+        counting = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with counting:
+                    proxy.connections += 1
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -209,6 +252,11 @@ class FaultProxy:
         fault = self._fault(request.path)
         if fault and fault.delay:
             time.sleep(fault.delay)
+        if fault and fault.answer is not None:
+            request.close_connection = True
+            with contextlib.suppress(OSError):  # the client hung up: the answer ends here
+                fault.answer(request.wfile.write)
+            return None
         if fault and fault.status is not None:
             payload = (
                 fault.body if fault.body is not None else b'{"resourceType":"OperationOutcome"}'

@@ -8,6 +8,7 @@ oversized answers) comes from a loopback proxy in front of that server.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +31,14 @@ from indblik.records.source import (
     SourceUnavailable,
     _source,
 )
-from indblik.records.tests.hospital import CLIENT_ID, Fault, FaultProxy, HospitalServer
+from indblik.records.tests.hospital import (
+    CLIENT_ID,
+    Fault,
+    FaultProxy,
+    HospitalServer,
+    dripping,
+    flooding,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -121,6 +129,26 @@ def test_two_patients_with_the_same_cpr_number_are_refused_not_guessed(
     proxy.faults.append(Fault(match="Patient/_search", rewrite=with_a_twin))
     with pytest.raises(AmbiguousPatient):
         via_proxy.find_patient(local_citizens.cpr or "")
+
+
+@pytest.mark.parametrize("more", ["next link", "total"])
+def test_a_patient_search_that_says_there_is_more_is_refused_not_guessed(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient, more: str
+) -> None:
+    # One match on this page, but the server says there are others (on a page not read):
+    # a second record with the same CPR number may be among them.
+    def paged(bundle: dict[str, Any]) -> dict[str, Any]:
+        assert len(bundle["entry"]) == 1
+        if more == "total":
+            return {**bundle, "total": 2}
+        link = {"relation": "next", "url": f"{proxy.fhir_base}/Patient?_cursor=page-2"}
+        return {**bundle, "link": [*bundle.get("link", []), link]}
+
+    proxy.faults.append(Fault(match="Patient/_search", rewrite=paged))
+    before = len(proxy.seen)
+    with pytest.raises(AmbiguousPatient):
+        via_proxy.find_patient(local_citizens.cpr or "")
+    assert not any("_cursor" in request for request in proxy.seen[before:])  # not followed
 
 
 def test_a_patient_answered_with_another_cpr_number_is_not_taken(
@@ -510,6 +538,50 @@ def test_a_resource_of_another_patient_is_never_shown(
     assert str(live_source.MALFORMED_NOTICE) in result.notices
 
 
+def test_a_reference_to_the_same_id_on_another_server_is_another_patient(
+    proxy: FaultProxy, via_proxy: FhirServerSource, local_citizens: Patient
+) -> None:
+    patient = via_proxy.find_patient(local_citizens.cpr or "")
+    assert patient
+    whole = via_proxy.section(patient, SectionQuery(Section.ENCOUNTERS))
+    assert len(whole.resources) >= 2
+
+    def elsewhere(bundle: dict[str, Any]) -> dict[str, Any]:
+        first, *rest = bundle["entry"]
+        # The first names the patient in full on this server (the same patient); the others
+        # name the same id on another server (someone else).
+        first["resource"]["subject"] = {"reference": f"{proxy.fhir_base}/Patient/{patient.key}"}
+        for entry in rest:
+            other = f"https://other.example/fhir/r4/Patient/{patient.key}"
+            entry["resource"]["subject"] = {"reference": other}
+        return bundle
+
+    proxy.faults.append(Fault(match="/Encounter?", rewrite=elsewhere))
+    result = via_proxy.section(patient, SectionQuery(Section.ENCOUNTERS))
+    assert ids(result.resources) == ids(whole.resources)[:1]
+    assert str(live_source.MALFORMED_NOTICE) in result.notices
+
+
+@pytest.mark.parametrize(
+    ("reference", "belongs"),
+    [
+        ("Patient/p1", True),
+        ("http://127.0.0.1:8/fhir/r4/Patient/p1", True),
+        ("https://other.example/fhir/Patient/p1", False),
+        ("http://127.0.0.1:8/fhir/r4-other/Patient/p1", False),
+        ("http://127.0.0.1:9/fhir/r4/Patient/p1", False),
+        ("Patient/p2", False),
+        ("Group/x/Patient/p1", False),
+        ("Patient/p1/", False),
+    ],
+)
+def test_a_resource_belongs_to_the_patient_only_by_this_servers_reference(
+    reference: str, belongs: bool
+) -> None:
+    resource = {"resourceType": "Encounter", "subject": {"reference": reference}}
+    assert live_source._belongs_to(resource, "p1", "http://127.0.0.1:8/fhir/r4/") is belongs
+
+
 @pytest.mark.parametrize(
     ("body", "kind"),
     [
@@ -617,6 +689,49 @@ def test_a_slow_server_times_out_quickly(
     assert (dt.datetime.now() - started).total_seconds() < 3.5
 
 
+def test_a_server_that_drips_its_headers_is_cut_at_the_deadline_and_opens_the_circuit(
+    hospital: HospitalServer, proxy: FaultProxy, local_citizens: Patient
+) -> None:
+    # A byte of the status line and headers every 0.1 s: every read gets something, well
+    # within the 0.5 s read timeout, and the answer would take seconds to arrive.
+    reader = make_source(hospital, proxy.fhir_base, INDBLIK_FHIR_TIMEOUT_MS=500)
+    patient = reader.find_patient(local_citizens.cpr or "")
+    assert patient
+    deadline = reader.http.budget()
+    assert deadline == 1.0
+    proxy.faults.append(Fault(match="/Condition?", answer=dripping(0.1)))
+    for _ in range(live_client.BREAKER_FAILURES):
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable) as caught:
+            reader.section(patient, SectionQuery(Section.DIAGNOSES))
+        assert caught.value.kind == "timeout"
+        assert time.monotonic() - started < deadline + 1.0  # not the seconds of the drip
+    # Each cut counts: the circuit opens as for a server that does not answer at all.
+    assert reader.http.breaker.is_open
+    reader.http.close()
+
+
+def test_a_cut_request_leaves_the_connections_usable_and_reused(
+    hospital: HospitalServer, proxy: FaultProxy, local_citizens: Patient
+) -> None:
+    reader = make_source(hospital, proxy.fhir_base, INDBLIK_FHIR_TIMEOUT_MS=500)
+    patient = reader.find_patient(local_citizens.cpr or "")
+    assert patient
+    for _ in range(3):
+        assert reader.section(patient, SectionQuery(Section.DIAGNOSES)).resources
+    # The metadata, the patient search and three searches, one after the other: one connection.
+    assert proxy.connections == 1
+    proxy.faults.append(Fault(match="/Condition?", answer=dripping(0.1), times=1))
+    with pytest.raises(SourceUnavailable) as caught:
+        reader.section(patient, SectionQuery(Section.DIAGNOSES))
+    assert caught.value.kind == "timeout"
+    # The cut connection is gone; the next requests share a new one.
+    for _ in range(3):
+        assert reader.section(patient, SectionQuery(Section.DIAGNOSES)).resources
+    assert proxy.connections == 2
+    reader.http.close()
+
+
 def test_a_server_that_is_down_opens_the_circuit(
     hospital: HospitalServer, local_citizens: Patient
 ) -> None:
@@ -674,8 +789,6 @@ def test_the_circuit_closes_after_a_successful_trial() -> None:
     assert breaker.is_open
     with pytest.raises(SourceUnavailable):
         breaker.before()
-    import time
-
     time.sleep(0.06)
     breaker.before()  # the trial may go
     with pytest.raises(SourceUnavailable):
@@ -727,6 +840,83 @@ def test_a_client_the_server_does_not_know_gets_no_record(
     with pytest.raises(SourceUnavailable) as caught:
         reader.find_patient(local_citizens.cpr or "")
     assert caught.value.kind == "auth"
+
+
+@pytest.mark.parametrize(
+    ("path", "answer", "kind"),
+    [
+        ("/auth/token", dripping(0.1), "timeout"),
+        (
+            "/auth/token",
+            dripping(0.1, b'{"access_token": "x"}' + b" " * 100, head=False),
+            "timeout",
+        ),
+        ("/auth/token", flooding(16 * 1024, 0.02, 300), "oversized"),
+        ("/.well-known/smart-configuration", dripping(0.1), "timeout"),
+        ("/.well-known/smart-configuration", flooding(16 * 1024, 0.02, 300), "oversized"),
+    ],
+    ids=["token-head", "token-body", "token-huge", "discovery-head", "discovery-huge"],
+)
+def test_a_slow_or_huge_token_answer_is_cut_at_the_deadline_or_the_size_cap(
+    hospital: HospitalServer,
+    proxy: FaultProxy,
+    local_citizens: Patient,
+    path: str,
+    answer: Any,
+    kind: str,
+) -> None:
+    # Discovery at the proxy (no token URL configured), or the token endpoint there.
+    token_url = "" if "well-known" in path else f"{proxy.fhir_base}/auth/token"
+    reader = make_source(
+        hospital, proxy.fhir_base, INDBLIK_FHIR_TIMEOUT_MS=500, INDBLIK_FHIR_TOKEN_URL=token_url
+    )
+    proxy.faults.append(Fault(match=path, answer=answer))
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailable) as caught:
+        reader.http.get(reader.http.url("metadata"))
+    assert caught.value.kind == kind
+    # Cut at the deadline (twice the timeout), the huge ones at 64 KiB, long before that.
+    assert time.monotonic() - started < reader.http.budget() + 1.0
+    reader.http.close()
+
+
+def test_a_thread_waiting_for_another_threads_token_fetch_waits_no_longer_than_its_deadline(
+    hospital: HospitalServer, proxy: FaultProxy
+) -> None:
+    import threading
+
+    from indblik.records.live.smart import TokenError
+
+    reader = make_source(
+        hospital,
+        proxy.fhir_base,
+        INDBLIK_FHIR_TIMEOUT_MS=500,
+        INDBLIK_FHIR_TOKEN_URL=f"{proxy.fhir_base}/auth/token",
+    )
+    tokens, http = reader.http.tokens, reader.http.http
+    proxy.faults.append(Fault(match="/auth/token", answer=dripping(0.1)))
+    outcome: list[str] = []
+
+    def slow_fetch() -> None:
+        try:
+            tokens.token(http, timeout=reader.http.timeout, deadline=time.monotonic() + 4.0)
+        except TokenError as exc:
+            outcome.append(exc.kind)
+
+    fetching = threading.Thread(target=slow_fetch)
+    fetching.start()
+    try:
+        time.sleep(0.2)  # the fetch holds the lock, its answer dripping in
+        started = time.monotonic()
+        with pytest.raises(TokenError) as caught:
+            tokens.token(http, timeout=reader.http.timeout, deadline=started + 0.3)
+        assert caught.value.kind == "timeout"
+        assert time.monotonic() - started < 1.5  # not the other fetch's 4 s
+    finally:
+        fetching.join(timeout=10)
+    assert not fetching.is_alive()
+    assert outcome == ["timeout"]  # and the fetch itself ended at its own deadline
+    reader.http.close()
 
 
 def test_every_read_is_audited_by_the_hospital_server(
@@ -923,6 +1113,16 @@ def test_upper_bounds_are_rounded_up_to_the_next_second() -> None:
         ("http://127.0.0.1:8/fhir/r4", True),
         ("http://127.0.0.1:8/fhir/r4-admin/Observation", False),
         ("http://127.0.0.1:8/fhir/r4/../admin/", False),
+        ("http://127.0.0.1:8/fhir/r4/%2e%2e/%2e%2e/other/Observation", False),
+        ("http://127.0.0.1:8/fhir/r4/%2E%2E/admin/", False),
+        ("http://127.0.0.1:8/fhir/r4/.%2e/admin/", False),
+        ("http://127.0.0.1:8/fhir/r4/%2e/Observation", False),
+        ("http://127.0.0.1:8/fhir/r4/%252e%252e/admin/", False),
+        ("http://127.0.0.1:8/fhir/r4/..%2f..%2fadmin", False),
+        ("http://127.0.0.1:8/fhir/r4/Observation%2F..%2F..%2Fadmin", False),
+        ("http://127.0.0.1:8/fhir/r4/..%5cadmin", False),
+        ("http://127.0.0.1:8/fhir/r4/..\\admin", False),
+        ("http://127.0.0.1:8/fhir/r4/Observation%3Fx?_cursor=a%2Fb%2e%2e", True),
         ("http://127.0.0.1:9/fhir/r4/Observation", False),
         ("http://127.0.0.1:x/fhir/r4/Observation", False),
         ("https://127.0.0.1:8/fhir/r4/Observation", False),
