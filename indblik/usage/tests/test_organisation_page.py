@@ -76,7 +76,10 @@ def test_a_reviewer_sees_only_their_own_organisation(
 def test_a_suspended_organisations_reviewer_is_shut_out(reviewer: User, orgs: dict) -> None:
     client = signed_in(reviewer)
     registry.suspend(org=orgs[KK], reason="test", by=audit.Actor(name="test"))
-    assert client.get(PAGE).status_code == 403
+    # Suspension ends the organisation's sessions at once: back to sign-in, which refuses.
+    assert not UserSession.objects.filter(user=reviewer).exists()
+    response = client.get(PAGE)
+    assert response.status_code == 302 and "/saml2/login/" in response["Location"]
 
 
 def test_deactivation_asks_first_then_ends_the_users_sessions_and_is_audited(
