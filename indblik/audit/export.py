@@ -54,7 +54,9 @@ CSV_COLUMNS = (
     "row_hash",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of these is a formula (or a DDE/command) to Excel, LibreOffice or
+# Google Sheets (OWASP CSV injection); every CSV the product writes goes through csv_safe.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
 
 
 @dataclass(frozen=True, slots=True)

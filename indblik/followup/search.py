@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from indblik.audit import Action, Outcome
+from indblik.audit.export import csv_safe
 from indblik.audit.models import AuditEvent
 from indblik.followup.events import LOOKUP_ACTIONS, day_bounds, refusal_code, zone
 from indblik.records.models import Patient
@@ -170,17 +171,12 @@ CSV_HEADER = (
     "refusal",
     "event_id",
 )
-# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
 
 
 def safe_cell(value: Any) -> str:
-    """Return ``value`` as text a spreadsheet shows as text (OWASP CSV injection)."""
+    """Return ``value`` as text a spreadsheet shows as text, on one line (OWASP CSV injection)."""
     text = "" if value is None else str(value)
-    text = text.replace("\r", " ").replace("\n", " ")
-    if text.startswith(FORMULA_START):
-        return "'" + text
-    return text
+    return csv_safe(text.replace("\r", " ").replace("\n", " "))
 
 
 def csv_rows(filters: Filters) -> Iterator[str]:

@@ -214,6 +214,6 @@ def test_bad_arguments_are_refused_clearly(args: list[str], message: str) -> Non
 
 
 def test_csv_safe_prefixes_every_formula_start() -> None:
-    for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+    for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx", "|cmd", "%0A"):
         assert export.csv_safe(text) == "'" + text
     assert export.csv_safe("Anne") == "Anne"
