@@ -59,6 +59,10 @@ def provision(identity: BrokerIdentity) -> User:
     gone is refused and, if known, deactivated (``LoginRefused.deactivate``).
     """
     existing = User.objects.filter(persistent_id=identity.persistent_id).first()
+    if existing is not None and existing.kind != identity.kind:
+        # One key, two kinds of person (a citizen's NameID equal to a professional's id):
+        # never turn one account, and the audit history behind its id, into the other.
+        raise LoginRefused("kind-mismatch", user=existing)
     if identity.kind == UserKind.CITIZEN:
         return _save(existing, identity, organisation_name="", roles=[], access_role="")
     roles = sorted(identity.roles_for(identity.cvr))

@@ -18,8 +18,9 @@ from saml2.sigver import MissingKey, SignatureError
 from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
 
 from indblik.identity import outstanding, saml
-from indblik.identity.models import SeenAssertion, User
+from indblik.identity.models import SeenAssertion, User, UserKind
 from indblik.identity.tests.conftest import (
+    NURSE,
     Broker,
     assert_refused,
     decode,
@@ -350,3 +351,27 @@ def test_a_slightly_fast_idp_clock_is_accepted_within_the_skew(broker: Broker) -
     with time_machine.travel(now() + datetime.timedelta(seconds=40), tick=False):
         answer = broker.respond(request)
     assert broker.post(answer).status_code == 302
+
+
+def test_a_citizen_assertion_cannot_take_over_a_professional_account(broker: Broker) -> None:
+    assert broker.login().status_code == 302
+    nurse = User.objects.get(persistent_id=NURSE.persistent_id)
+    broker.client.logout()
+    # A citizen assertion (no CVR) whose persistent NameID equals the nurse's professional id.
+    response = broker.login(
+        NURSE.but(cpr="2108624008", full_name="Someone Else"), name_id=NURSE.persistent_id
+    )
+    assert_refused(response, "kind-mismatch")
+    nurse.refresh_from_db()
+    assert nurse.kind == UserKind.PROFESSIONAL and not nurse.cpr
+
+
+def test_a_professional_assertion_cannot_take_over_a_citizen_account(broker: Broker) -> None:
+    key = "urn:uuid:11111111-2222-3333-4444-555555555555"
+    assert broker.login(NURSE.but(cpr="2108624008"), name_id=key).status_code == 302
+    assert User.objects.get(persistent_id=key).kind == UserKind.CITIZEN
+    broker.client.logout()
+    assert_refused(broker.login(NURSE.but(persistent_id=key)), "kind-mismatch")
+    karen = User.objects.get(persistent_id=key)
+    assert karen.kind == UserKind.CITIZEN and karen.cpr == "2108624008"
+    assert not karen.organisation_cvr
