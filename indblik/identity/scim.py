@@ -206,12 +206,14 @@ def _patch(request: HttpRequest, credential: ScimCredential, user: User) -> Http
         path = (operation.path or "").strip()
         if operation.op.value not in ("replace", "add"):
             return _error(400, "Only replace of active is supported.", "mutability")
+        this = None  # each operation on its own: one of another attribute refuses the request
         if path.lower() == "active" and isinstance(value, bool):
-            wanted = value
+            this = value
         elif not path and isinstance(value, dict) and set(value) == {"active"}:
-            wanted = value["active"] if isinstance(value["active"], bool) else None
-        if wanted is None:
+            this = value["active"] if isinstance(value["active"], bool) else None
+        if this is None:
             return _error(400, "Only active can be changed.", "mutability")
+        wanted = this
     if wanted is None:
         return _error(400, "No operation.", "invalidSyntax")
     if wanted is False and user.is_active:

@@ -161,6 +161,16 @@ def test_only_active_can_be_changed(
     }
     response = patch(client, kk_user(), kk_token, body)
     assert response.status_code == 400 and json.loads(response.content)["scimType"] == "mutability"
+    # Not even behind an operation on active: nothing of the request is applied.
+    both = {
+        "schemas": [PATCH],
+        "Operations": [
+            {"op": "replace", "path": "active", "value": False},
+            {"op": "replace", "path": "displayName", "value": "X"},
+        ],
+    }
+    refused = patch(client, kk_user(), kk_token, both)
+    assert refused.status_code == 400 and json.loads(refused.content)["scimType"] == "mutability"
     garbage = client.patch(
         f"/scim/v2/Users/{kk_user().pk}",
         "{not json",
