@@ -7,11 +7,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from indblik.core.admin import OwnFiltersOnly
 from indblik.followup.models import Case
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(OwnFiltersOnly):
     list_display = ("at", "organisation_cvr", "rule", "actor_name", "status", "reviewed_by_name")
     list_filter = ("rule", "status", "organisation_cvr")
     # The CPR number is shown masked and is not searchable (as in the audit admin).

@@ -28,7 +28,8 @@ class PatientAdmin(ReadOnlyAdmin):
 class ResourceAdmin(ReadOnlyAdmin):
     list_display = ["resource_type", "fhir_id", "section", "status", "date", "restricted"]
     list_filter = ["resource_type", "section", "restricted", "deleted"]
-    exclude = ["body"]
+    # Not the record's content: the body, and the codes that would tell a diagnosis (J18.9).
+    exclude = ["body", "code", "category", "security"]
     raw_id_fields = ["patient"]
     show_full_result_count = False
 

@@ -15,6 +15,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from indblik import audit
+from indblik.core.admin import offered_filters
 from indblik.identity.models import User
 from indblik.organisations.models import Organisation
 from indblik.records.models import Patient, Resource
@@ -109,3 +110,51 @@ def test_posting_to_the_record_admin_changes_and_deletes_nothing(client: Client)
         patient.body,
         resource.body,
     )
+
+
+def test_no_protected_admin_lets_the_url_filter_by_a_column_it_does_not_offer(
+    superuser_request: Any,
+) -> None:
+    # Django accepts a filter on any column in the changelist URL, shown or not; these pages
+    # hide CPR numbers, names and the record's text, so their URLs must not search them.
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label not in PROTECTED_APPS:
+            continue
+        offered = offered_filters(model_admin)
+        for field in model._meta.concrete_fields:
+            if field.name in offered:
+                continue
+            for lookup in (field.name, f"{field.name}__contains", f"{field.name}__exact"):
+                allowed = model_admin.lookup_allowed(lookup, "x", superuser_request)
+                assert not allowed, f"{model._meta.label}: ?{lookup}= is allowed"
+                checked += 1
+    assert checked > 100
+
+
+def test_looking_a_citizen_up_through_admin_urls_is_refused(client: Client) -> None:
+    from indblik.chart.tests.conftest import load_citizens
+
+    load_citizens(2)
+    target = Patient.objects.order_by("pk").first()
+    assert target is not None and target.cpr
+    client.force_login(User.objects.create_superuser("root", password="not-used"))
+    patients = reverse("admin:records_patient_changelist")
+    resources = reverse("admin:records_resource_changelist")
+    events = reverse("admin:audit_auditevent_changelist")
+    queries: list[tuple[str, dict[str, str]]] = [
+        (patients, {"cpr": target.cpr}),
+        (patients, {"family": target.family}),
+        (resources, {"patient__exact": str(target.pk), "section": "diagnoses"}),
+        (resources, {"body__contains": "J18"}),
+        (events, {"patient_cpr": target.cpr}),
+    ]
+    for url, query in queries:
+        assert client.get(url, query).status_code == 400, (url, query)
+    # The filters the pages offer still work.
+    assert client.get(resources, {"section": "diagnoses"}).status_code == 200
+    assert client.get(patients, {"deceased__exact": "0"}).status_code == 200
+    resource = Resource.objects.filter(patient=target).exclude(code="").first()
+    assert resource is not None
+    change = client.get(reverse("admin:records_resource_change", args=[resource.pk]))
+    assert change.status_code == 200 and resource.code not in change.content.decode()
