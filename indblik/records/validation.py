@@ -357,6 +357,23 @@ def _status_problems(rtype: str, resource: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+MODEL_CHECK_MAX_NODES = 5_000  # a refused resource with more values: no model check
+
+
+def _more_nodes_than(value: Any, limit: int) -> bool:
+    """Tell whether ``value`` holds more than ``limit`` JSON values (stops counting there)."""
+    pending = [value]
+    seen = 1
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict | list):
+            seen += len(item)
+            if seen > limit:
+                return True
+            pending.extend(item.values() if isinstance(item, dict) else item)
+    return seen > limit
+
+
 def structural_problems(rtype: str, resource: dict[str, Any]) -> list[Problem]:
     """Return the structural problems of a resource of a known type (empty when it is valid).
 
@@ -368,9 +385,15 @@ def structural_problems(rtype: str, resource: dict[str, Any]) -> list[Problem]:
     problem = structure.check(resource)
     if problem is None:
         return []
+    compiled = [Problem(fhir_path(rtype, problem.path), problem.problem, problem.code)]
+    # The models build the whole object tree and every error of it: hundreds of times the
+    # size of a large refused resource. Beyond MODEL_CHECK_MAX_NODES the compiled check's
+    # own problem is the answer.
+    if _more_nodes_than(resource, MODEL_CHECK_MAX_NODES):
+        return compiled
     model = resource_class(rtype)
     found = _model_problems(model, rtype, resource) if model is not None else []
-    return found or [Problem(fhir_path(rtype, problem.path), problem.problem, problem.code)]
+    return found or compiled
 
 
 def _model_problems(model: type[Any], rtype: str, resource: dict[str, Any]) -> list[Problem]:
@@ -418,8 +441,21 @@ def fhir_path(rtype: str, loc: Any) -> str:
             # pydantic names wrapped validators ('function-after[…]'); they are not elements.
             if "[" in part or " " in part:
                 continue
-            path += f".{part}"
+            path += f".{_element_name(part)}"
     return path
+
+
+_ELEMENT_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_]{0,63}")
+_DIGITS = re.compile(r"\d{6}")
+
+
+def _element_name(key: str) -> str:
+    """``key`` if it can be an element's name; else a placeholder. An unknown key comes from
+    the payload, and a problem's text reaches the feed's answer and the run's record: a CPR
+    number sent as a key must not."""
+    if _ELEMENT_NAME.fullmatch(key) and not _DIGITS.search(key):
+        return key
+    return "<unknown element>"
 
 
 def _without_value(message: str, value: Any) -> str:

@@ -273,3 +273,54 @@ def test_a_bundle_with_too_many_entries_is_refused() -> None:
     assert refused(result.errors) == [
         "Bundle.entry: more than 50000 entries: split the Bundle or send NDJSON"
     ]
+
+
+def test_a_large_refused_resource_is_not_expanded_into_a_model_tree() -> None:
+    # 3.8 MB, far under the size limit: 500,000 items with an unknown element each. The
+    # fhir.resources models would build the whole tree and half a million errors (hundreds of
+    # MB); past MODEL_CHECK_MAX_BYTES the compiled check's problem is the answer.
+    import tracemalloc
+
+    from indblik.records import validation
+
+    data = (
+        b'{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},'
+        b'"subject":{"reference":"Patient/p1"},"category":['
+        + b",".join([b'{"x":1}'] * 500_000)
+        + b"]}"
+    )
+    decoded = orjson.loads(data)
+    tracemalloc.start()
+    try:
+        problems = validation.validate_resource(decoded)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(p.path, p.code) for p in problems] == [("Observation.category[0].x", "structure")]
+    # What the check itself allocates, beyond the decoded resource: a few times its size,
+    # not hundreds of times (the models took ~770 MB for these 3.8 MB).
+    assert peak < 5 * len(data), f"{peak / 2**20:.0f} MB traced for {len(data) / 2**20:.1f} MB"
+    # Small refused resources still get the models' complete wording.
+    small = validation.validate_resource(
+        {
+            "resourceType": "Observation",
+            "id": "o2",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": "Patient/p1"},
+            "category": [{"x": 1}, {"y": 2}],
+        }
+    )
+    assert len(small) >= 1
+
+
+def test_an_unknown_element_named_like_a_cpr_number_is_not_quoted() -> None:
+    cpr = "0101701234"
+    resource = patient("p1", "0202701234")
+    resource[cpr] = "x"  # a mis-mapped feed
+    result = ingest_json(resource)
+    assert not result.ok
+    text = "\n".join(str(error) for error in result.errors)
+    assert "Patient.<unknown element>" in text and cpr not in text
+    assert cpr not in (run_of(result).error or "")
+    assert cpr not in orjson.dumps(result.to_fhir()).decode()
