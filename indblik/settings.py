@@ -65,7 +65,11 @@ if PRODUCTION:
         raise ImproperlyConfigured(
             "INDBLIK_SECRET_KEY (or INDBLIK_SECRET_KEY_FILE) must be set in production mode"
         )
-    if len(SECRET_KEY) < 50 or any(word in SECRET_KEY.lower() for word in _PLACEHOLDERS):
+    if (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 20  # "a" * 50, "0123456789" * 5: long, not random
+        or any(word in SECRET_KEY.lower() for word in _PLACEHOLDERS)
+    ):
         raise ImproperlyConfigured(
             "INDBLIK_SECRET_KEY looks like a placeholder: use at least 50 random characters, "
             "e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`"
@@ -92,6 +96,23 @@ if not PRODUCTION:
 CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
 
 INDBLIK_TRUSTED_PROXIES = env_networks("INDBLIK_TRUSTED_PROXIES")
+if PRODUCTION:
+    if "*" in ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "INDBLIK_ALLOWED_HOSTS cannot be * in production mode: name the hosts"
+        )
+    # A proxy network this wide believes any client's X-Forwarded-For (the address the
+    # organisation allowlist, the audit and the rate limits rely on).
+    _too_wide = [
+        str(network)
+        for network in INDBLIK_TRUSTED_PROXIES
+        if network.prefixlen < (8 if network.version == 4 else 32)
+    ]
+    if _too_wide:
+        raise ImproperlyConfigured(
+            f"INDBLIK_TRUSTED_PROXIES: {', '.join(_too_wide)} is too wide for a proxy network "
+            "(at least /8 for IPv4, /32 for IPv6): list the reverse proxies' addresses"
+        )
 # Where the chart reads the record: "local" (the ingested store) or a FHIR R4 server's base
 # URL, read live with SMART Backend Services (indblik.records.live; docs/configuration.md).
 INDBLIK_RECORD_SOURCE = (env_str("INDBLIK_RECORD_SOURCE") or "local").rstrip("/")
@@ -192,10 +213,11 @@ MIDDLEWARE = [
     "indblik.core.logs.RequestLogMiddleware",
     "indblik.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Browser protections of every response (indblik.core.headers; docs/security-model.md).
+    # Browser protections of every response (indblik.core.headers; docs/security-model.md),
+    # static files included: they sit outside WhiteNoise.
     "indblik.core.headers.SecurityHeadersMiddleware",
     "indblik.core.headers.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "indblik.identity.saml.SamlSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -274,6 +296,7 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_ALLOW_ALL_ORIGINS = False  # no Access-Control-Allow-Origin: * on our files
 
 # --- sessions and cookies -----------------------------------------------------------------
 INDBLIK_SESSION_IDLE_MINUTES = env_int("INDBLIK_SESSION_IDLE_MINUTES", 15, minimum=1, maximum=240)

@@ -80,6 +80,10 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         response.setdefault("Permissions-Policy", settings.INDBLIK_PERMISSIONS_POLICY)
+        if not getattr(response, "xframe_options_exempt", False):
+            # What XFrameOptionsMiddleware gives a view's page, for what never reaches it
+            # (static files, pages of the outer middlewares).
+            response.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
         if "Referrer-Policy" not in response and rendered_a_csrf_token(request, response):
             response["Referrer-Policy"] = FORM_REFERRER_POLICY
         # SessionPolicyMiddleware does this for the pages it wraps; a page answered before it

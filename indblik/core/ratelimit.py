@@ -15,6 +15,7 @@ a flood cannot fill the audit log.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import math
 import time
@@ -103,7 +104,7 @@ class RateLimitMiddleware:
         limit = limit_of(bucket)
         if limit <= 0:
             return None
-        client = client_ip(request) or "unknown"
+        client = client_key(client_ip(request))
         try:
             hits, remaining = hit(bucket, client)
         except DatabaseError:
@@ -146,3 +147,22 @@ def too_many_requests(request: HttpRequest, bucket: str, *, retry_after: int) ->
     response["Retry-After"] = str(retry_after)
     add_never_cache_headers(response)
     return response
+
+
+def client_key(address: str | None) -> str:
+    """Whom a limit counts: an IPv4 address, or an IPv6 client's /64.
+
+    One IPv6 host is given a whole /64 and can send each request from another address in it;
+    counting addresses would let it rotate past every limit.
+    """
+    if not address:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)

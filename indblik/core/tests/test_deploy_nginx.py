@@ -157,6 +157,9 @@ error_log {logs}/error.log info;
 daemon off;
 events {{ worker_connections 128; }}
 http {{
+    # As Debian 12's stock /etc/nginx/nginx.conf sets them, beside the site's own.
+    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
     access_log {logs}/access.log;
     client_body_temp_path {prefix}/body;
     proxy_temp_path {prefix}/proxy;

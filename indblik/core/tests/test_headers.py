@@ -190,3 +190,13 @@ BROKER_METADATA = """<?xml version="1.0"?>
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>
 """
+
+
+@pytest.mark.parametrize("path", ["/static/indblik/chart.js", "/static/admin/img/icon-yes.svg"])
+def test_static_files_carry_the_protections_too(db: Any, path: str) -> None:
+    from django.test import Client
+
+    response = Client().get(path)
+    assert response.status_code == 200
+    assert_protected(response, path, signed_in=False)
+    assert "Access-Control-Allow-Origin" not in response

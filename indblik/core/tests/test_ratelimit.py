@@ -167,3 +167,16 @@ def test_concurrent_requests_each_get_their_own_count() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         counts = sorted(pool.map(one, range(20)))
     assert counts == list(range(1, 21))
+
+
+@pytest.mark.django_db
+def test_one_ipv6_host_cannot_rotate_past_the_limit_within_its_64() -> None:
+    with limited(login=3):
+        answers = [
+            from_address(f"2001:db8:1:2::{n:x}").get("/saml2/login/").status_code
+            for n in range(1, 7)
+        ]
+        # Another /64 has its own budget.
+        other = from_address("2001:db8:1:3::1").get("/saml2/login/").status_code
+    assert answers == [302, 302, 302, 429, 429, 429]
+    assert other == 302

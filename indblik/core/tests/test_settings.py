@@ -35,12 +35,39 @@ def test_production_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
     assert "INDBLIK_SECRET_KEY" in result.stderr
 
 
-@pytest.mark.parametrize("secret", ["changeme", "x" * 60, "short-but-random-Zq8Pw3"])
+@pytest.mark.parametrize(
+    "secret",
+    ["changeme", "x" * 60, "short-but-random-Zq8Pw3", "a" * 50, "0123456789" * 5, "ab" * 26],
+)
 def test_production_refuses_a_placeholder_or_short_secret(tmp_path: Path, secret: str) -> None:
     env = {"INDBLIK_SECRET_KEY": secret, "INDBLIK_BASE_URL": "https://indblik.example.dk"}
     result = start(env, tmp_path)
     assert result.returncode != 0
     assert "placeholder" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"INDBLIK_ALLOWED_HOSTS": "*"}, "INDBLIK_ALLOWED_HOSTS"),
+        ({"INDBLIK_TRUSTED_PROXIES": "0.0.0.0/0"}, "INDBLIK_TRUSTED_PROXIES"),
+        ({"INDBLIK_TRUSTED_PROXIES": "10.0.0.5/32,::/0"}, "INDBLIK_TRUSTED_PROXIES"),
+    ],
+)
+def test_production_refuses_wildcard_hosts_and_proxy_networks(
+    tmp_path: Path, env: dict[str, str], named: str
+) -> None:
+    env = {
+        **env,
+        "INDBLIK_SECRET_KEY": GOOD_SECRET + "abcdefghijklmnop",
+        "INDBLIK_BASE_URL": "https://indblik.example.dk",
+    }
+    result = start(env, tmp_path)
+    assert result.returncode != 0 and named in result.stderr
+    # A real proxy network starts.
+    env["INDBLIK_ALLOWED_HOSTS"] = "indblik.internal.example.dk"
+    env["INDBLIK_TRUSTED_PROXIES"] = "10.0.0.0/8,fd00::/48"
+    assert start(env, tmp_path).stdout.strip() == "started"
 
 
 def test_production_refuses_plain_http_and_debug(tmp_path: Path) -> None:
