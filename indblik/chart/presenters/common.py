@@ -21,6 +21,8 @@ from indblik.records import fhir
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 MAX_TEXT_BYTES = 512 * 1024  # inline text attachments larger than this are not decoded
+MAX_LONG_TEXT = MAX_TEXT_BYTES  # characters of one note's text shown, all its parts together
+TEXT_SHORTENED = _("[The text is shortened here: the rest is longer than Indblik shows.]")
 
 
 def local(value: Any) -> dt.datetime | None:
@@ -489,30 +491,46 @@ def narrative_text(value: Any) -> str:
 
 
 def long_text(resource: Mapping[str, Any]) -> str:
-    """The readable text of a note or letter: inline text attachments, else its narrative."""
-    texts = []
+    """The readable text of a note or letter: inline text attachments, else its narrative.
+
+    At most :data:`MAX_LONG_TEXT` characters in all (each attachment is bounded on its own,
+    their number is not): what is left out is said at the end.
+    """
+    texts: list[str] = []
+    size = 0
+
+    def add(text: str) -> bool:
+        """Keep ``text``; False once the budget is spent (read no more)."""
+        nonlocal size
+        if text:
+            texts.append(text)
+            size += len(text) + 2
+        return size < MAX_LONG_TEXT
+
     for attachment in attachments(resource):
-        if media_type(attachment.get("contentType")) in ("text/plain", "text/markdown"):
+        kind = media_type(attachment.get("contentType"))
+        if kind in ("text/plain", "text/markdown"):
             decoded = attachment_text(attachment)
-            if decoded:
-                texts.append(decoded.replace("\r\n", "\n").strip())
-        elif media_type(attachment.get("contentType")) in ("text/html", "application/xhtml+xml"):
+            if decoded and not add(decoded.replace("\r\n", "\n").strip()):
+                break
+        elif kind in ("text/html", "application/xhtml+xml"):
             decoded = attachment_text(attachment)
-            if decoded:
-                texts.append(narrative_text(decoded))
+            if decoded and not add(narrative_text(decoded)):
+                break
     if not texts and resource.get("resourceType") == "Composition":
         for part in resource.get("section") or ():
             if isinstance(part, Mapping):
                 title = part.get("title")
                 body = narrative_text(fhir.get_path(dict(part), "text.div"))
                 piece = "\n".join(x for x in (title if isinstance(title, str) else "", body) if x)
-                if piece:
-                    texts.append(piece)
+                if piece and not add(piece):
+                    break
     if not texts:
-        body = narrative_text(fhir.get_path(dict(resource), "text.div"))
-        if body:
-            texts.append(body)
-    return "\n\n".join(text for text in texts if text)
+        add(narrative_text(fhir.get_path(dict(resource), "text.div")))
+    text = "\n\n".join(texts)
+    if len(text) > MAX_LONG_TEXT:
+        text = text[:MAX_LONG_TEXT].rstrip() + "\n\n" + str(TEXT_SHORTENED)
+    return text
 
 
 def moment(resource: Mapping[str, Any]) -> dt.datetime | None:

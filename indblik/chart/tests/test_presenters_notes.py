@@ -119,3 +119,59 @@ def test_discharge_summaries_show_the_recipient() -> None:
     [item] = context["notes"]
     assert item.recipient == "Lægehuset København K"
     assert item.date == "05.02.2026"
+
+
+def test_a_note_of_many_large_attachments_is_shortened_not_shown_whole() -> None:
+    from django.utils import translation
+
+    from indblik.chart.presenters import common
+
+    chunk = base64.b64encode(b"A" * 500_000).decode()
+    note = {
+        "resourceType": "DocumentReference",
+        "id": "huge",
+        "status": "current",
+        "content": [{"attachment": {"contentType": "text/plain", "data": chunk}}] * 40,
+    }
+    with translation.override("en"):
+        text = common.long_text(note)
+    # 40 x 500 kB would be 20 MB on one page (20 notes a page: 400 MB).
+    assert len(text) < common.MAX_LONG_TEXT + 200
+    assert text.endswith("[The text is shortened here: the rest is longer than Indblik shows.]")
+    short = {**note, "content": note["content"][:1]}
+    assert common.long_text(short) == "A" * 500_000  # one attachment under the bound: whole
+
+
+def test_a_huge_note_keeps_the_notes_page_small(db: object) -> None:
+    from indblik.access.testing import grant_client
+    from indblik.chart.tests.conftest import load_citizens, smallest_patient
+    from indblik.records.ingest import ingest_resources
+
+    load_citizens(1)
+    patient = smallest_patient()
+    granted = grant_client(patient)
+    chunk = base64.b64encode(b"A" * 500_000).decode()
+    note = {
+        "resourceType": "DocumentReference",
+        "id": "probe-note-big",
+        "status": "current",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3"}]},
+        "category": [
+            {
+                "coding": [
+                    {"system": "https://indblik.dk/fhir/CodeSystem/record-category", "code": "note"}
+                ]
+            }
+        ],
+        "subject": {"reference": f"Patient/{patient.fhir_id}"},
+        "date": "2026-01-10T10:00:00+01:00",
+        "content": [{"attachment": {"contentType": "text/plain", "data": chunk}}] * 40,
+    }
+    assert ingest_resources([note], source="test", validate=True).errors == []
+    from indblik.records.models import Resource
+
+    section = Resource.objects.get(fhir_id="probe-note-big").section
+    assert section == "notes"
+    response = granted.client.get(granted.url(section))
+    assert response.status_code == 200
+    assert len(response.content) < 2_000_000
