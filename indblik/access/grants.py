@@ -221,6 +221,22 @@ class _ReadAlong(LocalStore):
         return self.reader.care_events(patient, organisations, since)
 
 
+def revoke_open_grants(
+    reason: str, *, organisation: Organisation | None = None, users: Any = None
+) -> int:
+    """Revoke at once the open grants of ``organisation`` or of ``users`` (a queryset of
+    users); return how many. For access that ends for good (an organisation suspended, an
+    authorisation withdrawn), not only at the next request's re-check."""
+    grants = Grant.objects.filter(revoked_at__isnull=True)
+    if organisation is not None:
+        grants = grants.filter(organisation=organisation)
+    if users is not None:
+        grants = grants.filter(user__in=users)
+    if organisation is None and users is None:
+        raise ValueError("revoke_open_grants: name the organisation or the users")
+    return grants.update(revoked_at=timezone.now(), revoked_reason=reason)
+
+
 def _plausible(handle: str) -> bool:
     return 16 <= len(handle) <= 64 and all(c.isalnum() or c in "-_" for c in handle)
 

@@ -139,7 +139,7 @@ def payload(found: Found, record_source: RecordSource) -> Payload | None:
         if not reference:
             return None
         binary = record_source.resolve([reference]).get(reference)
-        if not binary or binary.get("resourceType") != "Binary" or fhir.is_restricted(dict(binary)):
+        if not binary or binary.get("resourceType") != "Binary" or fhir.is_restricted(binary):
             return None  # a Binary labelled restricted is not served, whatever points to it
         data = binary.get("data")
         content_type = content_type or common.media_type(binary.get("contentType"))

@@ -278,7 +278,7 @@ def _types_read(event: dict[str, Any]) -> list[str]:
     return [
         str(rtype)
         for rtype, entries in types.items()
-        if _count(entries) > _count(missed.get(rtype)) and rtype != "AuditEvent"
+        if _count(entries) > _count(missed.get(rtype))
     ]
 
 

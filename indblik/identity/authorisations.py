@@ -24,7 +24,6 @@ empty or malformed id, or an id twice refuses the whole file: nothing is half-im
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 import logging
 import re
@@ -162,7 +161,7 @@ def replace_register(entries: list[Entry]) -> int:
             ],
             batch_size=5000,
         )
-        ended = _end_access_of(withdrawn, now)
+        ended = _end_access_of(withdrawn)
     if ended:
         logger.warning(
             "authorisation register: %d user(s) no longer authorised; sessions and grants ended",
@@ -171,24 +170,20 @@ def replace_register(entries: list[Entry]) -> int:
     return len(entries)
 
 
-def _end_access_of(authorisation_ids: list[str], now: datetime.datetime) -> int:
-    """End the sessions and open grants of the active users holding ``authorisation_ids``."""
+def _end_access_of(authorisation_ids: list[str]) -> int:
+    """End the sessions and open grants of the active users holding ``authorisation_ids``;
+    return how many users there are."""
     if not authorisation_ids:
         return 0
-    from indblik.access.models import Grant
-    from indblik.identity.users import end_sessions
+    from indblik.access.grants import revoke_open_grants
+    from indblik.identity.users import end_sessions_of
 
-    users = list(
-        User.objects.annotate(upper_id=Upper("authorisation_id")).filter(
-            is_active=True, upper_id__in=authorisation_ids
-        )
+    users = User.objects.annotate(upper_id=Upper("authorisation_id")).filter(
+        is_active=True, upper_id__in=authorisation_ids
     )
-    for user in users:
-        Grant.objects.filter(user=user, revoked_at__isnull=True).update(
-            revoked_at=now, revoked_reason="authorisation-withdrawn"
-        )
-        end_sessions(user)
-    return len(users)
+    revoke_open_grants("authorisation-withdrawn", users=users)
+    end_sessions_of(users)
+    return users.count()
 
 
 def lookup(authorisation_id: str) -> Authorisation | None:

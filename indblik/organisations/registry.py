@@ -378,15 +378,12 @@ def suspend(
 
 def _end_open_access(org: Organisation) -> None:
     """Revoke the organisation's open grants and end its users' sessions."""
-    from indblik.access.models import Grant
+    from indblik.access.grants import revoke_open_grants
     from indblik.identity.models import User
-    from indblik.identity.users import end_sessions
+    from indblik.identity.users import end_sessions_of
 
-    Grant.objects.filter(organisation=org, revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoked_reason="organisation-suspended"
-    )
-    for user in User.objects.filter(organisation_cvr=org.cvr):
-        end_sessions(user)
+    revoke_open_grants("organisation-suspended", organisation=org)
+    end_sessions_of(User.objects.filter(organisation_cvr=org.cvr))
 
 
 def missing_setup(org: Organisation) -> list[str]:

@@ -7,7 +7,8 @@ may still lack what a reader hopes for.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
@@ -234,7 +235,7 @@ def identifier_value(identifiers: Any, systems: Iterable[str]) -> str | None:
     return None
 
 
-def security_labels(resource: dict[str, Any]) -> list[str]:
+def security_labels(resource: Mapping[str, Any]) -> list[str]:
     """Return the codes of ``meta.security`` (e.g. ['R'] for restricted)."""
     labels = []
     for coding in get_path(resource, "meta.security") or ():
@@ -243,17 +244,16 @@ def security_labels(resource: dict[str, Any]) -> list[str]:
     return labels
 
 
-def is_restricted(resource: dict[str, Any]) -> bool:
+def is_restricted(resource: Mapping[str, Any]) -> bool:
     """Return True when the resource carries a restricted or very-restricted label."""
     return any(label in RESTRICTED_LABELS for label in security_labels(resource))
 
 
-def has_restricted_type(resource: dict[str, Any], types: Iterable[str]) -> bool:
+def has_restricted_type(resource: Mapping[str, Any], types: AbstractSet[str]) -> bool:
     """Tell whether any coding of the resource's ``code``, ``type`` or ``category`` is one of
     ``types`` (``system|code``, as ``INDBLIK_RESTRICTED_TYPES``): any of them, not only the
     first, so that a local coding listed first cannot hide a restricted one after it."""
-    wanted = set(types)
-    if not wanted:
+    if not types:
         return False
     for element in ("code", "type", "category"):
         concepts = resource.get(element)
@@ -264,7 +264,7 @@ def has_restricted_type(resource: dict[str, Any], types: Iterable[str]) -> bool:
                 if (
                     isinstance(coding, dict)
                     and coding.get("code")
-                    and f"{coding.get('system', '')}|{coding['code']}" in wanted
+                    and f"{coding.get('system', '')}|{coding['code']}" in types
                 ):
                     return True
     return False

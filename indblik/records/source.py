@@ -130,7 +130,7 @@ def _shown(query: SectionQuery, resources: Iterable[dict[str, Any]]) -> tuple[di
     The query already left out rows whose stored ``code`` (the first coding) is restricted;
     this checks every coding of ``code``, ``type`` and ``category``.
     """
-    types = settings.INDBLIK_RESTRICTED_TYPES
+    types = frozenset(settings.INDBLIK_RESTRICTED_TYPES)
     if query.include_restricted or not types:
         return tuple(resources)
     return tuple(r for r in resources if not fhir.has_restricted_type(r, types))

@@ -371,7 +371,7 @@ def _more_nodes_than(value: Any, limit: int) -> bool:
             if seen > limit:
                 return True
             pending.extend(item.values() if isinstance(item, dict) else item)
-    return seen > limit
+    return False
 
 
 def structural_problems(rtype: str, resource: dict[str, Any]) -> list[Problem]:
